@@ -1,0 +1,53 @@
+# Brygga: `make run` serves the embedded default; `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+WEB_STAMP := client_web/dist/index.html
+NODE_TEST_STAMP := tests/node/node_modules/.installed-stamp
+export BRYGGA_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: run test setup system web lint typecheck pytest clean bench
+
+run: setup web
+	@$(PY) -m server migrate
+	@$(PY) -m server seed-demo
+	@echo "Brygga: open http://localhost:8080  (Ctrl-C stops)"
+	@exec $(PY) -m server serve
+
+test: setup web $(NODE_TEST_STAMP) lint typecheck pytest
+
+system:
+	@bash scripts/ensure-system.sh
+
+setup: system $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): $(shell find client_web/src -type f 2>/dev/null) client_web/index.html client_web/package.json client_web/vite.config.ts
+	cd client_web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+$(NODE_TEST_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check server auth tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy server auth
+
+pytest: $(STAMP)
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/directory.py
+
+clean:
+	rm -rf $(VENV) client_web/node_modules client_web/dist tests/node/node_modules var

@@ -1,0 +1,123 @@
+"""`brygga` command line: serve, migrate, seed demo data and administer users, tokens and domains."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from server.core.context import AppContext
+from server.core.db import Database
+from server.settings import Settings
+
+EPILOG = """\
+Configuration comes from BRYGGA_* environment variables (see README). Typical first run:
+  brygga migrate && brygga seed-demo && brygga serve
+"""
+
+
+class CommandError(Exception):
+    """A user mistake on the command line: printed without a trace, exit code 2."""
+
+
+def cli_context(settings: Settings) -> AppContext:
+    """An AppContext without a socket.io server, for commands that only touch the database."""
+    return AppContext(settings=settings, db=Database(settings.effective_database_url), sio=None)
+
+
+def run_with_context(settings: Settings, work: Callable[[AppContext], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        ctx = cli_context(settings)
+        try:
+            return await work(ctx)
+        finally:
+            await ctx.db.close()
+
+    return asyncio.run(main())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.migrate import upgrade
+
+    if args.migrate:
+        asyncio.run(upgrade(settings.effective_database_url))
+    app = create_app(settings)
+    print(f"Brygga serving on {settings.public_base_url} (listening on {settings.host}:{settings.port})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from server.migrate import current_heads, upgrade
+
+    asyncio.run(upgrade(settings.effective_database_url))
+    heads = asyncio.run(current_heads(settings.effective_database_url))
+    print(f"Database is at {', '.join(sorted(heads))}.")
+
+
+def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from server.domains import plugins
+
+    async def seed(ctx: AppContext) -> list[str]:
+        lines: list[str] = []
+        for plugin in plugins():
+            if plugin.seed_demo is not None:
+                lines.extend(await plugin.seed_demo(ctx))
+        return lines
+
+    for line in run_with_context(settings, seed):
+        print(line)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from server.domains import plugins
+
+    parser = argparse.ArgumentParser(
+        prog="brygga",
+        description="Brygga: secure messaging, contact directory and video meetings for care units.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP and socket.io server")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed-demo", help="load the demo directory, units and users (idempotent)").set_defaults(
+        func=cmd_seed_demo
+    )
+    for plugin in plugins():
+        if plugin.cli is not None:
+            plugin.cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from server.core.errors import Problem
+    from server.core.logs import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides = {key: getattr(args, key) for key in ("host", "port") if getattr(args, key, None) is not None}
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        args.func(args, settings)
+    except (CommandError, Problem) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

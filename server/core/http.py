@@ -1,0 +1,128 @@
+"""HTTP middlewares: problem-JSON errors, security headers, request log and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from server.core.errors import PROBLEM_CONTENT_TYPE, Problem
+from server.settings import Settings
+
+log = logging.getLogger("brygga.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+HTTP_PROBLEMS = {
+    404: ("not_found", "There is no such resource. Check the URL; the API lives under /api/v1."),
+    405: ("method_not_allowed", "This URL does not accept that method; see the Allow header."),
+    413: ("payload_too_large", "The request body is too large. Send less, or upload files separately."),
+    415: ("unsupported_media_type", "Send the body as application/json."),
+}
+
+
+def problem_response(problem: Problem, request: web.Request | None = None) -> web.Response:
+    body = problem.to_dict(instance=request.path if request is not None else None)
+    response = web.json_response(body, status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
+    response.headers.update(problem.headers)
+    return response
+
+
+def problem_from_http_exception(exc: web.HTTPException) -> Problem:
+    code, detail = HTTP_PROBLEMS.get(exc.status, ("http_error", exc.reason))
+    headers = {}
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+    return Problem(code, detail, status=exc.status, title=exc.reason, headers=headers)
+
+
+def route_template(request: web.Request) -> str:
+    """The route pattern (e.g. /api/v1/units/{id}), so ids never reach logs or metric labels."""
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None:
+        return "unmatched"
+    return resource.canonical
+
+
+class Metrics:
+    """Prometheus metrics in a per-app registry (several apps can live in one test process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "brygga_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "brygga_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+        )
+
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+
+
+def build_middlewares(settings: Settings, metrics: Metrics) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_template(request)
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route).observe(elapsed)
+            log.info(
+                "request",
+                extra={"method": request.method, "route": route, "status": status, "ms": round(elapsed * 1000, 2)},
+            )
+
+    @web.middleware
+    async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Problem as problem:
+            return problem_response(problem, request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return problem_response(problem_from_http_exception(exc), request)
+        except Exception:
+            # Last-resort handler (ASVS 16.5.4): log the trace, show nothing internal.
+            log.exception("unhandled error", extra={"route": route_template(request)})
+            internal = Problem("internal", "Something went wrong on the server. Try again later.", status=500)
+            return problem_response(internal, request)
+
+    @web.middleware
+    async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault(
+            "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=()"
+        )
+        if settings.is_https:
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        if request.path.startswith("/assets/") and response.status == 200:
+            headers.setdefault("Cache-Control", "public, max-age=31536000, immutable")  # hashed names
+        else:
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return [observe, security_headers, problems]

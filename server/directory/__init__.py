@@ -1,0 +1,1 @@
+"""Digital contact directory: organisations, units, contact routes, opening hours, FHIR mCSD."""

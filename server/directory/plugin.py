@@ -1,0 +1,3 @@
+from server.core.plugin import Plugin
+
+PLUGIN = Plugin(name="directory")

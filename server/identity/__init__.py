@@ -1,0 +1,1 @@
+"""Who is calling: principals, sessions, personal access tokens and the authorisation policy."""

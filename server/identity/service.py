@@ -1,0 +1,93 @@
+"""User, membership and token management (framework-free; used by the API and the CLI)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.core.errors import Conflict, NotFound, Problem
+from server.core.models import Membership, Unit, User
+from server.identity import store, tokens
+from server.identity.principal import SYSTEM_ROLES, UNIT_ROLES
+
+LOCAL_ISSUER = "local"  # users whose accounts live in Brygga's built-in identity provider
+
+
+async def create_local_user(
+    session: AsyncSession,
+    login: str,
+    display_name: str,
+    *,
+    roles: list[str] | None = None,
+    title: str | None = None,
+    email: str | None = None,
+) -> User:
+    roles = roles or []
+    unknown = set(roles) - set(SYSTEM_ROLES)
+    if unknown:
+        raise Problem("unknown_role", f"Unknown system role(s) {sorted(unknown)}; use {list(SYSTEM_ROLES)}.")
+    if await store.get_user_by_login(session, login):
+        raise Conflict("login_taken", f"The login '{login}' is already taken; choose another.")
+    user_id = uuid.uuid4()
+    user = User(
+        id=user_id,
+        issuer=LOCAL_ISSUER,
+        subject=str(user_id),
+        login=login,
+        display_name=display_name,
+        title=title,
+        email=email,
+        system_roles=roles,
+        disabled=False,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def require_user(session: AsyncSession, login: str) -> User:
+    user = await store.get_user_by_login(session, login)
+    if user is None:
+        raise NotFound(f"user '{login}'")
+    return user
+
+
+async def set_membership(session: AsyncSession, user: User, unit_id: uuid.UUID, role: str) -> None:
+    if role not in UNIT_ROLES:
+        raise Problem("unknown_role", f"Unit role must be one of {list(UNIT_ROLES)}.")
+    if await session.get(Unit, unit_id) is None:
+        raise NotFound("unit")
+    existing = await session.get(Membership, (user.id, unit_id))
+    if existing:
+        existing.role = role
+    else:
+        session.add(Membership(user_id=user.id, unit_id=unit_id, role=role))
+    await session.flush()
+
+
+async def remove_membership(session: AsyncSession, user: User, unit_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        delete(Membership).where(Membership.user_id == user.id, Membership.unit_id == unit_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def create_token_for(session: AsyncSession, user: User, name: str, ttl: timedelta | None) -> str:
+    if user.disabled:
+        raise Problem("user_disabled", "This account is disabled; enable it before creating tokens.", status=409)
+    _token, secret = await tokens.create_token(session, user.id, name, ttl)
+    return secret
+
+
+async def find_unit(session: AsyncSession, ref: str) -> Unit:
+    """A unit by id or HSA-id (CLI convenience)."""
+    try:
+        unit = await session.get(Unit, uuid.UUID(ref))
+    except ValueError:
+        unit = (await session.execute(select(Unit).where(Unit.hsa_id == ref))).scalar_one_or_none()
+    if unit is None:
+        raise NotFound(f"unit '{ref}'")
+    return unit

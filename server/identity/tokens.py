@@ -1,0 +1,74 @@
+"""Personal access tokens: random secrets shown once, stored as SHA-256, revocable, optionally expiring."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.core.db import utcnow
+from server.core.models import AccessToken, User
+from server.identity import store
+from server.identity.principal import Principal
+
+TOKEN_PREFIX = "bry_"  # noqa: S105 - a public prefix, not a secret
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(
+    session: AsyncSession, user_id: uuid.UUID, name: str, ttl: timedelta | None = None
+) -> tuple[AccessToken, str]:
+    """Create a token and return it with its secret (the only time the secret exists in clear)."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = AccessToken(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        token_hash=hash_token(secret),
+        name=name,
+        created_at=utcnow(),
+        expires_at=utcnow() + ttl if ttl else None,
+    )
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+def token_is_usable(token: AccessToken, now: datetime) -> bool:
+    if token.revoked_at is not None:
+        return False
+    return token.expires_at is None or token.expires_at > now
+
+
+async def principal_for_user(session: AsyncSession, user: User, *, auth_method: str, **extra: str | None) -> Principal:
+    return Principal(
+        user_id=user.id,
+        display_name=user.display_name,
+        system_roles=frozenset(user.system_roles or ()),
+        unit_roles=await store.unit_roles(session, user.id),
+        auth_method=auth_method,
+        acr=extra.get("acr"),
+        session_id=extra.get("session_id"),
+    )
+
+
+async def authenticate_token(session: AsyncSession, secret: str) -> Principal | None:
+    """Resolve a bearer secret to a principal; None for unknown, expired, revoked or disabled."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = await store.find_token(session, hash_token(secret))
+    now = utcnow()
+    if token is None or not token_is_usable(token, now):
+        return None
+    user = await store.get_user(session, token.user_id)
+    if user is None or user.disabled:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_INTERVAL:
+        await store.touch_token(session, token.id, now)  # throttled: no write on every request
+    return await principal_for_user(session, user, auth_method="token")

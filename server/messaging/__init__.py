@@ -1,0 +1,1 @@
+"""Secure messaging between units: conversations, acknowledgement, escalation, attachments."""

@@ -1,0 +1,62 @@
+"""Run Alembic migrations programmatically (used by `brygga migrate`, start-up and tests)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import server
+from server.core.db import create_engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def import_all_models() -> None:
+    """Import every `server.<domain>.models` so the metadata holds every table."""
+    importlib.import_module("server.core.models")
+    for module in pkgutil.iter_modules(server.__path__):
+        if module.ispkg:
+            try:
+                importlib.import_module(f"server.{module.name}.models")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"server.{module.name}.models":
+                    raise
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+async def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the schema at `url` up to date. Runs in the current event loop."""
+    engine: AsyncEngine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade_sync, url, revision)
+    finally:
+        await engine.dispose()
+
+
+def _upgrade_sync(connection: object, url: str, revision: str) -> None:
+    config = alembic_config(url)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def current_heads(url: str) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(lambda sync: set(MigrationContext.configure(sync).get_current_heads()))
+    finally:
+        await engine.dispose()

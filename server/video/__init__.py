@@ -1,0 +1,1 @@
+"""Video planning meetings: waiting room, guest links, forwarding relay, TURN credentials."""
