@@ -1,0 +1,45 @@
+"""When a unit can be reached: the seam between the directory and messaging escalation.
+
+The directory plugin registers its implementation as `ctx.services["calendar"]`; without a
+directory everything counts as always open.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RouteRef:
+    """A contact route as messaging shows it in an escalation (never personal data)."""
+
+    route_id: uuid.UUID | None
+    purpose: str  # general | discharge_planning | weekend_discharge | on_call | ...
+    channel: str  # phone | secure_message | video | email | ...
+    label: str
+    value: str
+
+
+class UnitCalendar(Protocol):
+    async def open_intervals(
+        self, unit_id: uuid.UUID, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        """Intervals within [start, end) when the unit's secure-message inbox is staffed, sorted, UTC."""
+        ...
+
+    async def escalation_routes(self, unit_id: uuid.UUID, at: datetime) -> list[RouteRef]:
+        """Routes reachable at `at`, best first, to turn to when the inbox does not answer."""
+        ...
+
+
+class AlwaysOpen:
+    async def open_intervals(
+        self, unit_id: uuid.UUID, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        return [(start, end)] if end > start else []
+
+    async def escalation_routes(self, unit_id: uuid.UUID, at: datetime) -> list[RouteRef]:
+        return []
