@@ -38,7 +38,7 @@ $(NODE_TEST_STAMP): tests/node/package.json tests/node/package-lock.json
 	@touch $@
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check server auth tests bench
+	$(VENV)/bin/ruff check $(wildcard server auth tests bench)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy server auth
