@@ -1,0 +1,120 @@
+// Every server endpoint the client uses, in one place (contracts of the identity, directory,
+// messaging and video parts; see their docs and /api/openapi.json).
+import { get, post, query, request, upload, type UploadHandle } from "./api";
+import { emit } from "./realtime";
+import type { Conversation, ImportReport, Meeting, Message, Page, Reachability, Unit, UnitSummary } from "./types";
+
+// ---- directory ----
+
+export interface UnitSearch {
+  q?: string;
+  type?: string;
+  municipality?: string;
+  openNow?: boolean;
+  cursor?: string | null;
+  limit?: number;
+}
+
+export function searchUnits(search: UnitSearch, signal?: AbortSignal): Promise<Page<UnitSummary>> {
+  return get<Page<UnitSummary>>(
+    `/api/v1/units${query({
+      q: search.q,
+      type: search.type,
+      municipality: search.municipality,
+      open_at: search.openNow ? new Date().toISOString() : null,
+      cursor: search.cursor,
+      limit: search.limit ?? 20,
+    })}`,
+    signal,
+  );
+}
+
+export async function getUnit(id: string, signal?: AbortSignal): Promise<{ unit: Unit; etag: string | null }> {
+  const response = await request<Unit>(`/api/v1/units/${encodeURIComponent(id)}`, { signal });
+  return { unit: response.data, etag: response.etag };
+}
+
+export function getReachability(id: string, signal?: AbortSignal): Promise<Reachability> {
+  return get<Reachability>(`/api/v1/units/${encodeURIComponent(id)}/reachability${query({ at: new Date().toISOString() })}`, signal);
+}
+
+export async function saveUnit(id: string | null, body: Record<string, unknown>, etag: string | null): Promise<{ unit: Unit; etag: string | null }> {
+  const response = id
+    ? await request<Unit>(`/api/v1/units/${encodeURIComponent(id)}`, { method: "PUT", body, ifMatch: etag })
+    : await request<Unit>("/api/v1/units", { method: "POST", body });
+  return { unit: response.data, etag: response.etag };
+}
+
+export function importDirectory(file: File, dryRun: boolean, onProgress: (fraction: number) => void): UploadHandle<ImportReport> {
+  return upload<ImportReport>(`/api/v1/directory/import${query({ dry_run: dryRun })}`, file, onProgress);
+}
+
+// ---- messaging ----
+
+export function listConversations(unitId: string | null, signal?: AbortSignal): Promise<Page<Conversation>> {
+  return get<Page<Conversation>>(`/api/v1/conversations${query({ unit_id: unitId })}`, signal);
+}
+
+export function getConversation(id: string, signal?: AbortSignal): Promise<Conversation> {
+  return get<Conversation>(`/api/v1/conversations/${encodeURIComponent(id)}`, signal);
+}
+
+export function listMessages(id: string, signal?: AbortSignal): Promise<Page<Message>> {
+  return get<Page<Message>>(`/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: 200 })}`, signal);
+}
+
+export function createConversation(body: { subject: string; case_ref?: string | null; from_unit_id: string; unit_ids: string[] }): Promise<Conversation> {
+  return post<Conversation>("/api/v1/conversations", {
+    subject: body.subject,
+    case_ref: body.case_ref || null,
+    from_unit_id: body.from_unit_id,
+    participant_unit_ids: body.unit_ids,
+  });
+}
+
+function messagePath(message: Message, action = ""): string {
+  return `/api/v1/conversations/${encodeURIComponent(message.conversation_id)}/messages/${encodeURIComponent(message.id)}${action}`;
+}
+
+export async function acknowledgeMessage(message: Message, unitId: string | null): Promise<void> {
+  await emit("message:acknowledge", { message_id: message.id, ...(unitId ? { unit_id: unitId } : {}) });
+}
+
+export async function claimMessage(message: Message): Promise<void> {
+  await post(messagePath(message, "/claim"));
+}
+
+export async function editMessage(message: Message, body: string): Promise<void> {
+  await request(messagePath(message), { method: "PATCH", body: { body } });
+}
+
+export async function retractMessage(message: Message): Promise<void> {
+  await post(messagePath(message, "/retract"));
+}
+
+export async function markRead(conversationId: string, upTo: string): Promise<void> {
+  await emit("message:read", { conversation_id: conversationId, up_to: upTo });
+}
+
+export function attachmentUrl(message: Message, attachmentId: string, url?: string): string {
+  return url ?? `/api/v1/conversations/${encodeURIComponent(message.conversation_id)}/attachments/${encodeURIComponent(attachmentId)}`;
+}
+
+// ---- meetings ----
+
+export function listMeetings(unitId: string | null, signal?: AbortSignal): Promise<Page<Meeting>> {
+  return get<Page<Meeting>>(`/api/v1/meetings${query({ unit_id: unitId, upcoming: true })}`, signal);
+}
+
+export function createMeeting(body: { title: string; starts_at: string; unit_ids: string[]; conversation_id?: string | null }): Promise<Meeting> {
+  return post<Meeting>("/api/v1/meetings", {
+    title: body.title,
+    starts_at: body.starts_at,
+    invited_unit_ids: body.unit_ids,
+    conversation_id: body.conversation_id ?? null,
+  });
+}
+
+export function meetingHref(meeting: Meeting): string {
+  return meeting.join_url ?? `/meeting.html#${encodeURIComponent(meeting.id)}`;
+}

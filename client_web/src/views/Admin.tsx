@@ -1,0 +1,422 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, type FieldError } from "../api";
+import { ErrorNote, Loading, MUNICIPALITIES, Notice, PageHeading, ProgressBar, UNIT_TYPES, useAsync, useDebounced } from "../components";
+import { translateMaybe, useLang, useT, type TextKey } from "../i18n";
+import { navigate } from "../router";
+import { getUnit, importDirectory, saveUnit, searchUnits } from "../services";
+import type { ContactRoute, ImportReport, Unit } from "../types";
+import { unitTypeLabel } from "./Directory";
+
+function AdminTabs({ current }: { current: "units" | "import" }) {
+  const t = useT();
+  return (
+    <nav aria-label={t("adminTitle")} class="tabs">
+      <a href="#/admin" aria-current={current === "units" ? "page" : undefined}>
+        {t("adminUnits")}
+      </a>
+      <a href="#/admin/import" aria-current={current === "import" ? "page" : undefined}>
+        {t("adminImport")}
+      </a>
+    </nav>
+  );
+}
+
+export function AdminHome() {
+  const t = useT();
+  const lang = useLang();
+  const [q, setQ] = useState("");
+  const debounced = useDebounced(q, 200);
+  const units = useAsync((signal) => searchUnits({ q: debounced, limit: 50 }, signal), [debounced]);
+  return (
+    <div class="admin">
+      <PageHeading>{t("adminTitle")}</PageHeading>
+      <AdminTabs current="units" />
+      <div class="toolbar">
+        <div class="field field-grow">
+          <label for="admin-search">{t("search")}</label>
+          <input id="admin-search" type="search" value={q} onInput={(event) => setQ((event.target as HTMLInputElement).value)} />
+        </div>
+        <a class="button button-primary" href="#/admin/units/new">
+          {t("newUnit")}
+        </a>
+      </div>
+      <ErrorNote error={units.error} />
+      {units.loading && !units.data && <Loading />}
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t("name")}</th>
+              <th scope="col">{t("unitType")}</th>
+              <th scope="col">{t("hsaId")}</th>
+              <th scope="col">
+                <span class="visually-hidden">{t("edit")}</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {(units.data?.items ?? []).map((unit) => (
+              <tr key={unit.id}>
+                <td>{unit.name}</td>
+                <td>{unitTypeLabel(lang, unit.unit_type)}</td>
+                <td>{unit.hsa_id ?? ""}</td>
+                <td>
+                  <a href={`#/admin/units/${unit.id}`} aria-label={`${t("edit")}: ${unit.name}`}>
+                    {t("edit")}
+                  </a>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+interface UnitForm {
+  name: string;
+  unit_type: string;
+  organisation_id: string;
+  hsa_id: string;
+  municipality_code: string;
+  active: boolean;
+  routes: ContactRoute[];
+}
+
+const EMPTY: UnitForm = { name: "", unit_type: "ward", organisation_id: "", hsa_id: "", municipality_code: "", active: true, routes: [] };
+const PURPOSES = ["general", "discharge_planning", "weekend_discharge", "on_call"];
+const CHANNELS = ["phone", "secure_message", "video", "email"];
+const HSA_RE = /^SE\d{10}-[A-Za-z0-9]+$/;
+
+function toForm(unit: Unit): UnitForm {
+  return {
+    name: unit.name ?? "",
+    unit_type: unit.unit_type ?? "ward",
+    organisation_id: unit.organisation_id ?? unit.organisation?.id ?? "",
+    hsa_id: unit.hsa_id ?? "",
+    municipality_code: unit.municipality_code ?? "",
+    active: unit.active ?? true,
+    routes: (unit.contact_routes ?? unit.routes ?? []).map((route) => ({ ...route })),
+  };
+}
+
+type Errors = Partial<Record<string, TextKey | string>>;
+
+export function validateUnit(form: UnitForm): Errors {
+  const errors: Errors = {};
+  if (!form.name.trim()) errors.name = "required";
+  if (!form.organisation_id.trim()) errors.organisation_id = "required";
+  if (form.hsa_id && (!HSA_RE.test(form.hsa_id) || form.hsa_id.length > 31)) errors.hsa_id = "invalidHsa";
+  if (form.municipality_code && !/^\d{4}$/.test(form.municipality_code)) errors.municipality_code = "invalidMunicipality";
+  form.routes.forEach((route, index) => {
+    if (!route.value.trim()) errors[`routes.${index}.value`] = "required";
+  });
+  return errors;
+}
+
+function serverErrors(errors: FieldError[]): Errors {
+  const result: Errors = {};
+  for (const error of errors) {
+    const path = (error.loc ?? []).filter((part) => part !== "body").join(".") || error.field || "";
+    if (path) result[path === "contact_routes" ? "routes" : path.replace(/^contact_routes/, "routes")] = error.msg ?? error.message ?? "";
+  }
+  return result;
+}
+
+export function AdminUnitEditor({ id }: { id: string | null }) {
+  const t = useT();
+  const lang = useLang();
+  const [form, setForm] = useState<UnitForm>(EMPTY);
+  const [etag, setEtag] = useState<string | null>(null);
+  const [loading, setLoading] = useState(!!id);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [errors, setErrors] = useState<Errors>({});
+  const [saveError, setSaveError] = useState<unknown>(null);
+  const [saved, setSaved] = useState(false);
+  const [conflict, setConflict] = useState<UnitForm | null>(null);
+  const summary = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    if (!id) return;
+    getUnit(id)
+      .then(({ unit, etag: tag }) => {
+        setForm(toForm(unit));
+        setEtag(tag);
+      })
+      .catch(setLoadError)
+      .finally(() => setLoading(false));
+  }, [id]);
+
+  const set = (patch: Partial<UnitForm>) => {
+    setForm((current) => ({ ...current, ...patch }));
+    setSaved(false);
+  };
+  const setRoute = (index: number, patch: Partial<ContactRoute>) =>
+    set({ routes: form.routes.map((route, i) => (i === index ? { ...route, ...patch } : route)) });
+
+  const message = (key: string) => {
+    const value = errors[key];
+    if (!value) return null;
+    return (
+      <p class="field-error" id={`err-${key.replace(/\./g, "-")}`}>
+        {translateMaybe(lang, value, value)}
+      </p>
+    );
+  };
+  const described = (key: string) => (errors[key] ? { "aria-invalid": true, "aria-describedby": `err-${key.replace(/\./g, "-")}` } : {});
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    setSaved(false);
+    setSaveError(null);
+    const found = validateUnit(form);
+    setErrors(found);
+    if (Object.keys(found).length) {
+      window.setTimeout(() => summary.current?.focus(), 0);
+      return;
+    }
+    const body: Record<string, unknown> = {
+      name: form.name.trim(),
+      unit_type: form.unit_type,
+      organisation_id: form.organisation_id.trim(),
+      hsa_id: form.hsa_id.trim() || null,
+      municipality_code: form.municipality_code.trim() || null,
+      active: form.active,
+      contact_routes: form.routes.map((route, index) => ({ ...route, rank: route.rank ?? index + 1 })),
+    };
+    try {
+      const result = await saveUnit(id, body, etag);
+      setEtag(result.etag);
+      setConflict(null);
+      setSaved(true);
+      if (!id) navigate(`/admin/units/${result.unit.id}`);
+      else setForm(toForm(result.unit));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 412 && id) {
+        // Keep the user's edits; show what changed on the server and take its ETag for the next save.
+        const latest = await getUnit(id);
+        setConflict(toForm(latest.unit));
+        setEtag(latest.etag);
+      } else if (error instanceof ApiError && error.status === 422) {
+        setErrors(serverErrors(error.errors));
+        setSaveError(error);
+      } else setSaveError(error);
+    }
+  }
+
+  if (loading) return <Loading />;
+  if (loadError) return <ErrorNote error={loadError} />;
+  const errorKeys = Object.keys(errors);
+  const changedFields = conflict
+    ? (["name", "unit_type", "hsa_id", "municipality_code", "active"] as const).filter((key) => String(conflict[key]) !== String(form[key]))
+    : [];
+  return (
+    <div class="admin">
+      <p class="breadcrumb">
+        <a href="#/admin">{t("adminTitle")}</a>
+      </p>
+      <PageHeading>{id ? `${t("editUnit")}: ${form.name}` : t("newUnit")}</PageHeading>
+      {errorKeys.length > 0 && (
+        <div class="notice notice-error" role="alert" tabIndex={-1} ref={summary}>
+          <p>{t("formErrors")}</p>
+          <ul>
+            {errorKeys.map((key) => (
+              <li key={key}>
+                {key}: {translateMaybe(lang, errors[key] ?? "", errors[key] ?? "")}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {conflict && (
+        <div class="notice notice-warning" role="alert" data-testid="conflict">
+          <p>{t("conflict")}</p>
+          {changedFields.length > 0 && (
+            <ul>
+              {changedFields.map((key) => (
+                <li key={key}>
+                  {key}: <s>{String(form[key])}</s> → <strong>{String(conflict[key])}</strong>
+                </li>
+              ))}
+            </ul>
+          )}
+          <button
+            type="button"
+            onClick={() => {
+              setForm(conflict);
+              setConflict(null);
+            }}
+          >
+            {t("reloadLatest")}
+          </button>
+        </div>
+      )}
+      <form class="form" noValidate onSubmit={(event) => void submit(event)}>
+        <div class="field">
+          <label for="unit-name">{t("name")}</label>
+          <input id="unit-name" required value={form.name} onInput={(event) => set({ name: (event.target as HTMLInputElement).value })} {...described("name")} />
+          {message("name")}
+        </div>
+        <div class="field">
+          <label for="unit-type">{t("unitType")}</label>
+          <select id="unit-type" value={form.unit_type} onChange={(event) => set({ unit_type: (event.target as HTMLSelectElement).value })}>
+            {UNIT_TYPES.map((value) => (
+              <option key={value} value={value}>
+                {unitTypeLabel(lang, value)}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="unit-org">{t("organisation")} (id)</label>
+          <input id="unit-org" required value={form.organisation_id} readOnly={!!id} onInput={(event) => set({ organisation_id: (event.target as HTMLInputElement).value })} {...described("organisation_id")} />
+          {message("organisation_id")}
+        </div>
+        <div class="field">
+          <label for="unit-hsa">{t("hsaId")}</label>
+          <input id="unit-hsa" value={form.hsa_id} maxLength={31} onInput={(event) => set({ hsa_id: (event.target as HTMLInputElement).value })} {...described("hsa_id")} />
+          {message("hsa_id")}
+        </div>
+        <div class="field">
+          <label for="unit-municipality">{t("municipalityCode")}</label>
+          <select id="unit-municipality" value={form.municipality_code} onChange={(event) => set({ municipality_code: (event.target as HTMLSelectElement).value })} {...described("municipality_code")}>
+            <option value="">–</option>
+            {MUNICIPALITIES.map(([code, name]) => (
+              <option key={code} value={code}>
+                {code} {name}
+              </option>
+            ))}
+          </select>
+          {message("municipality_code")}
+        </div>
+        <label class="checkbox">
+          <input type="checkbox" checked={form.active} onChange={(event) => set({ active: (event.target as HTMLInputElement).checked })} /> {t("active")}
+        </label>
+        <fieldset class="routes">
+          <legend>{t("contactRoutes")}</legend>
+          {form.routes.map((route, index) => (
+            <div class="route-row" key={index}>
+              <div class="field">
+                <label for={`route-purpose-${index}`}>{t("routePurpose")}</label>
+                <select id={`route-purpose-${index}`} value={route.purpose} onChange={(event) => setRoute(index, { purpose: (event.target as HTMLSelectElement).value })}>
+                  {[...new Set([...PURPOSES, route.purpose])].map((value) => (
+                    <option key={value} value={value}>
+                      {translateMaybe(lang, `purpose_${value}`, value)}
+                    </option>
+                  ))}
+                </select>
+              </div>
+              <div class="field">
+                <label for={`route-channel-${index}`}>{t("routeChannel")}</label>
+                <select id={`route-channel-${index}`} value={route.channel} onChange={(event) => setRoute(index, { channel: (event.target as HTMLSelectElement).value })}>
+                  {[...new Set([...CHANNELS, route.channel])].map((value) => (
+                    <option key={value} value={value}>
+                      {translateMaybe(lang, `channel_${value}`, value)}
+                    </option>
+                  ))}
+                </select>
+              </div>
+              <div class="field">
+                <label for={`route-value-${index}`}>{t("routeValue")}</label>
+                <input id={`route-value-${index}`} value={route.value} onInput={(event) => setRoute(index, { value: (event.target as HTMLInputElement).value })} {...described(`routes.${index}.value`)} />
+                {message(`routes.${index}.value`)}
+              </div>
+              <button type="button" onClick={() => set({ routes: form.routes.filter((_, i) => i !== index) })}>
+                {t("remove")}
+              </button>
+            </div>
+          ))}
+          <button type="button" onClick={() => set({ routes: [...form.routes, { purpose: "general", channel: "phone", value: "", audience: "staff" }] })}>
+            {t("addRoute")}
+          </button>
+        </fieldset>
+        <ErrorNote error={saveError} />
+        {saved && <Notice kind="success">{t("saved")}</Notice>}
+        <button type="submit" class="button-primary">
+          {t("save")}
+        </button>
+      </form>
+    </div>
+  );
+}
+
+export function AdminImport() {
+  const t = useT();
+  const [file, setFile] = useState<File | null>(null);
+  const [dryRun, setDryRun] = useState(true);
+  const [progress, setProgress] = useState<number | null>(null);
+  const [report, setReport] = useState<ImportReport | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const rejected = report?.rejected ?? report?.errors?.map((e) => ({ line: e.line, reason: e.reason ?? e.message ?? "" })) ?? [];
+  return (
+    <div class="admin">
+      <PageHeading>{t("importTitle")}</PageHeading>
+      <AdminTabs current="import" />
+      <form
+        class="form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (!file) return;
+          setReport(null);
+          setError(null);
+          setProgress(0);
+          importDirectory(file, dryRun, setProgress)
+            .promise.then(setReport)
+            .catch((err: unknown) => {
+              if (err instanceof ApiError && err.errors.length) setReport({ rejected: err.errors.map((e) => ({ line: Number((e as { line?: number }).line ?? 0), reason: e.msg ?? e.message ?? "" })) });
+              setError(err);
+            })
+            .finally(() => setProgress(null));
+        }}
+      >
+        <div class="field">
+          <label for="import-file">{t("importFile")}</label>
+          <input id="import-file" type="file" accept=".csv,.json,text/csv,application/json" onChange={(event) => setFile((event.target as HTMLInputElement).files?.[0] ?? null)} />
+        </div>
+        <label class="checkbox">
+          <input type="checkbox" checked={dryRun} onChange={(event) => setDryRun((event.target as HTMLInputElement).checked)} /> {t("dryRun")}
+        </label>
+        <button type="submit" class="button-primary" disabled={!file || progress !== null}>
+          {t("startImport")}
+        </button>
+      </form>
+      {progress !== null && (
+        <p>
+          <ProgressBar value={progress} label={t("importProgress")} />
+        </p>
+      )}
+      <ErrorNote error={error} />
+      {report && rejected.length === 0 && (
+        <Notice kind="success">
+          {report.dry_run || dryRun ? t("importDryDone") : t("importDone")} {report.accepted ?? report.imported ?? report.total ?? ""} {t("rowsOk")}
+        </Notice>
+      )}
+      {rejected.length > 0 && (
+        <section aria-labelledby="rejected-heading">
+          <h2 id="rejected-heading">
+            {t("importRejected")} ({rejected.length})
+          </h2>
+          <div class="table-wrap">
+            <table data-testid="import-errors">
+              <thead>
+                <tr>
+                  <th scope="col">{t("line")}</th>
+                  <th scope="col">{t("reason")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rejected.map((row, index) => (
+                  <tr key={index}>
+                    <td>{row.line}</td>
+                    <td>{row.reason}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      )}
+    </div>
+  );
+}

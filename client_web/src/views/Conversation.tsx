@@ -1,0 +1,429 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { describeError } from "../api";
+import { Badge, ErrorNote, Loading, PageHeading, ProgressBar, useAsync } from "../components";
+import { formatBytes, formatDateTime, useT } from "../i18n";
+import {
+  connectionStore,
+  discardEntry,
+  messagesStore,
+  outboxStore,
+  progressStore,
+  queueMessage,
+  retryEntry,
+  sendTyping,
+  setConversationMessages,
+  typingStore,
+  type OutboxEntry,
+  type PendingFile,
+} from "../realtime";
+import {
+  acknowledgeMessage,
+  attachmentUrl,
+  claimMessage,
+  editMessage,
+  getConversation,
+  listMessages,
+  markRead,
+  retractMessage,
+} from "../services";
+import { currentMe, sessionStore } from "../session";
+import { useStore } from "../store";
+import type { Conversation, Message, Person, Receipt } from "../types";
+
+const MAX_BODY = 10_000;
+const DEFAULT_EDIT_WINDOW_MS = 15 * 60 * 1000;
+
+function personName(person: Person | null | undefined): string {
+  return person?.display_name ?? "";
+}
+
+function senderName(message: Message): string {
+  return message.sender?.display_name ?? message.sender_name ?? "";
+}
+
+function senderUnit(message: Message): string {
+  return message.sender?.unit_name ?? message.sender_unit_name ?? "";
+}
+
+function senderId(message: Message): string | undefined {
+  return message.sender?.user_id ?? message.sender?.id ?? message.sender_user_id;
+}
+
+function acknowledger(receipt: Receipt): string {
+  return personName(receipt.acknowledged_by) || personName(receipt.by) || receipt.by_display_name || receipt.user_display_name || "";
+}
+
+function needsAck(message: Message): boolean {
+  return !!message.ack_required || message.priority === "urgent";
+}
+
+function editableUntil(message: Message): number {
+  const until = message.editable_until ?? message.can_edit_until;
+  return until ? new Date(until).getTime() : new Date(message.created_at).getTime() + DEFAULT_EDIT_WINDOW_MS;
+}
+
+function ReceiptList({ message }: { message: Message }) {
+  const t = useT();
+  const receipts = message.receipts ?? [];
+  if (!receipts.length) return null;
+  const label = (receipt: Receipt) => {
+    switch (receipt.state) {
+      case "acknowledged":
+        return `${t("acknowledgedBy")} ${acknowledger(receipt)}`.trim();
+      case "read":
+        return t("read");
+      case "delivered":
+        return t("delivered");
+      default:
+        return t("pending");
+    }
+  };
+  return (
+    <ul class="receipts" aria-label={t("deliveryTo")}>
+      {receipts.map((receipt) => (
+        <li key={receipt.unit_id} class={`receipt receipt-${receipt.state}`} data-testid="receipt">
+          <span class="receipt-unit">{receipt.unit_name}:</span> <span class="receipt-state">{label(receipt)}</span>
+          {(receipt.acknowledged_at ?? receipt.at) && (
+            <>
+              {" "}
+              <time dateTime={receipt.acknowledged_at ?? receipt.at ?? ""}>{formatDateTime(receipt.acknowledged_at ?? receipt.at)}</time>
+            </>
+          )}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function MessageItem({ message, conversation }: { message: Message; conversation: Conversation }) {
+  const t = useT();
+  const me = currentMe();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(message.body ?? "");
+  const mine = !!me && senderId(message) === me.user_id;
+  const myUnits = new Set(me?.units.map((unit) => unit.unit_id) ?? []);
+  const receipts = message.receipts ?? [];
+  const myOpenReceipt = receipts.find((receipt) => myUnits.has(receipt.unit_id) && receipt.state !== "acknowledged");
+  const recipientOfMine =
+    myOpenReceipt ??
+    (receipts.length === 0
+      ? conversation.participants.find((p) => p.unit_id && myUnits.has(p.unit_id) && p.unit_id !== message.sender_unit_id && p.unit_id !== message.sender?.unit_id)
+      : undefined);
+  const canAck = !mine && needsAck(message) && !message.retracted_at && !!recipientOfMine;
+  const canEdit = mine && !message.retracted_at && Date.now() < editableUntil(message);
+
+  async function act(action: () => Promise<void>) {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const classes = ["message", mine ? "message-mine" : "message-theirs"];
+  if (message.priority === "urgent") classes.push("message-urgent");
+  return (
+    <li class={classes.join(" ")} data-testid="message" data-message-id={message.id}>
+      <article aria-label={`${senderName(message)}, ${formatDateTime(message.created_at)}`}>
+        <header class="message-header">
+          <span class="message-sender">{senderName(message)}</span>
+          {senderUnit(message) && <span class="message-unit">{senderUnit(message)}</span>}
+          <time dateTime={message.created_at}>{formatDateTime(message.created_at)}</time>
+          {message.priority === "urgent" && <Badge kind="urgent">{t("urgent")}</Badge>}
+          {message.ack_required && message.priority !== "urgent" && <Badge kind="unacked">{t("ackRequired")}</Badge>}
+          {(message.escalated || message.escalated_at) && <Badge kind="escalated">{t("escalated")}</Badge>}
+        </header>
+        {message.retracted_at ? (
+          <p class="message-body message-retracted">{t("retracted")}</p>
+        ) : editing ? (
+          <form
+            class="edit-form"
+            onSubmit={(event) => {
+              event.preventDefault();
+              void act(async () => {
+                await editMessage(message, draft);
+                setEditing(false);
+              });
+            }}
+          >
+            <label for={`edit-${message.id}`}>{t("edit")}</label>
+            <textarea id={`edit-${message.id}`} value={draft} maxLength={MAX_BODY} onInput={(event) => setDraft((event.target as HTMLTextAreaElement).value)} />
+            <div class="actions">
+              <button type="submit" class="button-primary" disabled={busy || !draft.trim()}>
+                {t("save")}
+              </button>
+              <button type="button" onClick={() => setEditing(false)}>
+                {t("cancel")}
+              </button>
+            </div>
+          </form>
+        ) : (
+          <p class="message-body">
+            {message.body}
+            {message.edited_at && <span class="message-edited"> ({t("edited")})</span>}
+          </p>
+        )}
+        {!message.retracted_at && (message.attachments ?? []).length > 0 && (
+          <ul class="attachments" aria-label={t("attachments")}>
+            {(message.attachments ?? []).map((attachment) => (
+              <li key={attachment.id}>
+                <a href={attachmentUrl(message, attachment.id, attachment.url)} download={attachment.filename}>
+                  {attachment.filename}
+                </a>{" "}
+                <span class="hint">({formatBytes(attachment.size)})</span>
+              </li>
+            ))}
+          </ul>
+        )}
+        <ReceiptList message={message} />
+        {message.claimed_by && (
+          <p class="claimed" data-testid="claimed">
+            {t("claimedBy")} {personName(message.claimed_by)}
+          </p>
+        )}
+        <div class="actions">
+          {canAck && (
+            <button type="button" class="button-primary" disabled={busy} onClick={() => void act(() => acknowledgeMessage(message, recipientOfMine?.unit_id ?? null))}>
+              {t("acknowledge")}
+            </button>
+          )}
+          {!mine && !message.claimed_by && needsAck(message) && !message.retracted_at && !!recipientOfMine && (
+            <button type="button" disabled={busy} onClick={() => void act(() => claimMessage(message))}>
+              {t("claim")}
+            </button>
+          )}
+          {canEdit && !editing && (
+            <>
+              <button type="button" disabled={busy} onClick={() => setEditing(true)}>
+                {t("edit")}
+              </button>
+              <button
+                type="button"
+                disabled={busy}
+                onClick={() => {
+                  if (window.confirm(t("retractConfirm"))) void act(() => retractMessage(message));
+                }}
+              >
+                {t("retract")}
+              </button>
+            </>
+          )}
+        </div>
+        <ErrorNote error={error} />
+      </article>
+    </li>
+  );
+}
+
+function OutboxItem({ entry }: { entry: OutboxEntry }) {
+  const t = useT();
+  const progress = useStore(progressStore);
+  return (
+    <li class={`message message-mine message-pending${entry.priority === "urgent" ? " message-urgent" : ""}`} data-testid="outbox-message">
+      <header class="message-header">
+        <span class="message-sender">{t("you")}</span>
+        {entry.priority === "urgent" && <Badge kind="urgent">{t("urgent")}</Badge>}
+        <span class="hint">{entry.error ? t("error") : t("queued")}</span>
+      </header>
+      <p class="message-body">{entry.body}</p>
+      {entry.files.length > 0 && (
+        <ul class="attachments" aria-label={t("attachments")}>
+          {entry.files.map((file) => (
+            <li key={file.key}>
+              {file.name} <span class="hint">({formatBytes(file.size)})</span>{" "}
+              {file.attachment ? (
+                <span class="hint">{t("uploadDone")}</span>
+              ) : (
+                <ProgressBar value={progress[file.key] ?? 0} label={`${t("uploading")} ${file.name}`} />
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {entry.error && (
+        <>
+          <p class="notice notice-error" role="alert">
+            {entry.error}
+          </p>
+          <div class="actions">
+            <button type="button" onClick={() => void retryEntry(entry.client_id)}>
+              {t("send")}
+            </button>
+            <button type="button" onClick={() => void discardEntry(entry.client_id)}>
+              {t("cancel")}
+            </button>
+          </div>
+        </>
+      )}
+    </li>
+  );
+}
+
+function TypingIndicator({ conversationId }: { conversationId: string }) {
+  const t = useT();
+  const typing = useStore(typingStore)[conversationId] ?? [];
+  const [, setNow] = useState(0);
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(Date.now()), 2_000);
+    return () => window.clearInterval(timer);
+  }, []);
+  const active = typing.filter((info) => info.until > Date.now());
+  return (
+    <p class="typing" aria-live="polite" data-testid="typing">
+      {active.length > 0 && `${active.map((info) => info.display_name).join(", ")} ${active.length > 1 ? t("typingMany") : t("typingOne")}`}
+    </p>
+  );
+}
+
+function Composer({ conversationId }: { conversationId: string }) {
+  const t = useT();
+  const [body, setBody] = useState("");
+  const [priority, setPriority] = useState<"normal" | "urgent">("normal");
+  const [ackRequired, setAckRequired] = useState(false);
+  const [files, setFiles] = useState<File[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const textarea = useRef<HTMLTextAreaElement>(null);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    if (!body.trim() && files.length === 0) return;
+    if (body.length > MAX_BODY) {
+      setError(t("bodyTooLong"));
+      return;
+    }
+    setError(null);
+    const pending: PendingFile[] = files.map((file, index) => ({
+      key: `${Date.now()}-${index}-${file.name}`,
+      name: file.name,
+      type: file.type,
+      size: file.size,
+      blob: file,
+    }));
+    try {
+      await queueMessage({ conversation_id: conversationId, body, priority, ack_required: ackRequired || priority === "urgent", files: pending });
+    } catch (err) {
+      setError(describeError(err));
+      return;
+    }
+    sendTyping(conversationId, false);
+    setBody("");
+    setFiles([]);
+    setPriority("normal");
+    setAckRequired(false);
+    if (fileInput.current) fileInput.current.value = "";
+    textarea.current?.focus();
+  }
+
+  return (
+    <form class="composer" onSubmit={(event) => void submit(event)} aria-label={t("messageLabel")}>
+      <label for="composer-body">{t("messageLabel")}</label>
+      <textarea
+        id="composer-body"
+        ref={textarea}
+        value={body}
+        rows={3}
+        maxLength={MAX_BODY}
+        onInput={(event) => {
+          setBody((event.target as HTMLTextAreaElement).value);
+          sendTyping(conversationId, true);
+        }}
+        onBlur={() => sendTyping(conversationId, false)}
+        onKeyDown={(event) => {
+          if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) void submit(event);
+        }}
+      />
+      <div class="composer-options">
+        <fieldset class="priority">
+          <legend>{t("priority")}</legend>
+          <label>
+            <input type="radio" name="priority" value="normal" checked={priority === "normal"} onChange={() => setPriority("normal")} /> {t("priorityNormal")}
+          </label>
+          <label>
+            <input type="radio" name="priority" value="urgent" checked={priority === "urgent"} onChange={() => setPriority("urgent")} /> {t("priorityUrgent")}
+          </label>
+        </fieldset>
+        <label class="checkbox">
+          <input type="checkbox" checked={ackRequired || priority === "urgent"} disabled={priority === "urgent"} onChange={(event) => setAckRequired((event.target as HTMLInputElement).checked)} />{" "}
+          {t("ackRequired")}
+        </label>
+        <div class="field">
+          <label for="composer-files">{t("attach")}</label>
+          <input id="composer-files" ref={fileInput} type="file" multiple onChange={(event) => setFiles([...((event.target as HTMLInputElement).files ?? [])])} />
+        </div>
+        <button type="submit" class="button-primary" disabled={!body.trim() && files.length === 0}>
+          {t("send")}
+        </button>
+      </div>
+      {error && (
+        <p class="notice notice-error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+export function ConversationView({ id }: { id: string }) {
+  const t = useT();
+  const session = useStore(sessionStore);
+  const connection = useStore(connectionStore);
+  const conversation = useAsync((signal) => getConversation(id, signal), [id]);
+  const history = useAsync(async (signal) => {
+    const page = await listMessages(id, signal);
+    setConversationMessages(id, page.items);
+    return page;
+  }, [id]);
+  const messages = useStore(messagesStore)[id] ?? [];
+  const outbox = useStore(outboxStore).filter((entry) => entry.conversation_id === id);
+  const listEnd = useRef<HTMLDivElement>(null);
+  const lastId = messages.length ? messages[messages.length - 1].id : null;
+
+  useEffect(() => {
+    listEnd.current?.scrollIntoView({ block: "end" });
+  }, [messages.length, outbox.length]);
+
+  useEffect(() => {
+    if (!lastId || connection !== "online" || document.visibilityState !== "visible") return;
+    markRead(id, lastId).catch(() => undefined);
+  }, [lastId, connection, id]);
+
+  if (conversation.error) return <ErrorNote error={conversation.error} />;
+  if (!conversation.data) return <Loading />;
+  const c = conversation.data;
+  const me = session.status === "ready" ? session.me : null;
+  return (
+    <div class="conversation">
+      <div class="page-top">
+        <PageHeading>{c.subject}</PageHeading>
+        {c.case_ref && <p class="hint">{c.case_ref}</p>}
+        <p class="participants">
+          {t("participants")}: {c.participants.map((p) => p.unit_name ?? p.display_name).filter(Boolean).join(", ")}
+        </p>
+      </div>
+      <ErrorNote error={history.error} />
+      <section aria-label={t("messages")} class="message-section">
+        {history.loading && !messages.length && <Loading />}
+        <ol class="messages" aria-live="polite" aria-relevant="additions">
+          {messages.map((message) => (
+            <MessageItem key={message.id} message={message} conversation={c} />
+          ))}
+          {outbox
+            .filter((entry) => !messages.some((m) => m.client_id === entry.client_id))
+            .map((entry) => (
+              <OutboxItem key={entry.client_id} entry={entry} />
+            ))}
+        </ol>
+        <div ref={listEnd} />
+      </section>
+      <TypingIndicator conversationId={id} />
+      {me && <Composer conversationId={id} />}
+    </div>
+  );
+}
