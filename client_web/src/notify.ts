@@ -18,10 +18,10 @@ export async function requestNotifications(): Promise<void> {
 }
 
 /** Which of my units a new message is for: the recipient unit that I am a member of. */
-export function recipientUnitName(message: Message & { recipient_unit_ids?: string[]; unit_id?: string }): string {
+export function recipientUnitName(message: Message): string {
   const me = currentMe();
   if (!me) return "";
-  const candidates = [...(message.recipient_unit_ids ?? []), ...(message.receipts ?? []).map((r) => r.unit_id), message.unit_id];
+  const candidates = message.recipients.map((recipient) => recipient.unit_id);
   const mine = me.units.find((unit) => candidates.includes(unit.unit_id));
   return (mine ?? me.units[0])?.unit_name ?? "";
 }
@@ -35,8 +35,7 @@ export function startNotifications(): void {
   started = true;
   onNewMessage((message) => {
     const me = currentMe();
-    const senderId = message.sender?.user_id ?? message.sender?.id ?? message.sender_user_id;
-    if (!me || senderId === me.user_id) return;
+    if (!me || message.sender?.id === me.user_id || message.kind === "system") return;
     const route = routeStore.get();
     const looking = route.name === "conversation" && route.id === message.conversation_id && document.visibilityState === "visible";
     if (looking || notifyPermission.get() !== "granted") return;

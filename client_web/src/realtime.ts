@@ -7,9 +7,10 @@
 // server's idempotency on (sender, client_id) turns a resend into the same message.
 import { io, type Socket } from "socket.io-client";
 import { ApiError, upload } from "./api";
+import { attachmentUploadPath } from "./services";
 import { idbAll, idbDelete, idbGet, idbPut, META, OUTBOX } from "./idb";
 import { createStore } from "./store";
-import type { Attachment, Message, Receipt } from "./types";
+import type { Attachment, EscalationEvent, Message, ReceiptEvent, RecipientState } from "./types";
 
 export type ConnectionState = "connecting" | "online" | "offline" | "refused";
 
@@ -40,12 +41,7 @@ export interface TypingInfo {
   until: number;
 }
 
-export interface EscalationInfo {
-  message_id?: string;
-  conversation_id?: string;
-  unit_id?: string;
-  at?: string;
-}
+export type EscalationInfo = EscalationEvent;
 
 const ACK_TIMEOUT_MS = 10_000;
 const FATAL_CODES = new Set(["validation_error", "invalid_payload", "forbidden", "not_found", "payload_too_large"]);
@@ -90,7 +86,7 @@ export function mergeMessages(incoming: Message[]): Message[] {
         list.push(message);
         fresh.push(message);
       }
-      list.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0) || messageTime(a) - messageTime(b));
+      list.sort((a, b) => a.seq - b.seq || messageTime(a) - messageTime(b));
       next[message.conversation_id] = list;
     }
     return next;
@@ -103,27 +99,37 @@ export function setConversationMessages(conversationId: string, messages: Messag
   mergeMessages(messages.map((message) => ({ ...message, conversation_id: message.conversation_id ?? conversationId })));
 }
 
-function applyReceipt(event: Partial<Receipt> & { message_id?: string; conversation_id?: string; receipts?: Receipt[] }): void {
-  if (!event.message_id) return;
+const RECEIPT_FIELDS: Record<ReceiptEvent["kind"], Partial<Record<keyof RecipientState, "at" | "by" | null>>> = {
+  delivered: { delivered_at: "at" },
+  read: { read_at: "at", read_by: "by" },
+  acknowledged: { acknowledged_at: "at", acknowledged_by: "by" },
+  claimed: { claimed_at: "at", claimed_by: "by" },
+  released: { claimed_at: null, claimed_by: null },
+  returned: { returned_at: "at", returned_by: "by" },
+};
+
+/** Apply a `receipt` event to the recipient row of that unit (or user) in the stored message. */
+export function applyReceipt(event: ReceiptEvent): void {
+  const fields = RECEIPT_FIELDS[event.kind];
+  if (!event?.message_id || !fields) return;
   messagesStore.update((all) => {
-    const next = { ...all };
-    for (const [conversationId, list] of Object.entries(next)) {
-      const index = list.findIndex((message) => message.id === event.message_id);
-      if (index < 0) continue;
-      const message = list[index];
-      let receipts = [...(message.receipts ?? [])];
-      if (event.receipts) receipts = event.receipts;
-      else if (event.unit_id) {
-        const at = receipts.findIndex((receipt) => receipt.unit_id === event.unit_id);
-        const merged = { ...(at >= 0 ? receipts[at] : {}), ...event } as Receipt;
-        if (at >= 0) receipts[at] = merged;
-        else receipts.push(merged);
+    const list = all[event.conversation_id];
+    const index = list?.findIndex((message) => message.id === event.message_id) ?? -1;
+    if (!list || index < 0) return all;
+    const message = list[index];
+    const recipients = message.recipients.map((recipient) => {
+      const same = event.unit_id ? recipient.unit_id === event.unit_id : recipient.user_id === event.user_id;
+      if (!same) return recipient;
+      const patch: Partial<RecipientState> = {};
+      for (const [key, source] of Object.entries(fields)) {
+        (patch as Record<string, unknown>)[key] = source === "at" ? event.at : source === "by" ? event.by : null;
       }
-      const copy = [...list];
-      copy[index] = { ...message, receipts };
-      next[conversationId] = copy;
-    }
-    return next;
+      return { ...recipient, ...patch };
+    });
+    const acknowledged = recipients.filter((r) => r.needs_ack).every((r) => r.acknowledged_at);
+    const copy = [...list];
+    copy[index] = { ...message, recipients, state: event.kind === "acknowledged" && acknowledged ? "acknowledged" : message.state };
+    return { ...all, [event.conversation_id]: copy };
   });
 }
 
@@ -142,25 +148,25 @@ function cursorKey(): string {
 async function runSync(): Promise<void> {
   if (!socket) return;
   // Live events never move the cursor, only sync replies do: a gap is always fetched again.
-  let since = (await idbGet<string | number>(META, cursorKey()).catch(() => undefined)) ?? null;
-  const catchingUp = since !== null;
+  let since = (await idbGet<number>(META, cursorKey()).catch(() => undefined)) ?? 0;
+  const catchingUp = since > 0;
   for (let page = 0; page < 100 && socket?.connected; page += 1) {
     const reply = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("sync", { since })) as {
       ok: boolean;
       messages?: Message[];
-      cursor?: string | number | null;
+      cursor?: number;
       has_more?: boolean;
     };
     if (!reply.ok) return;
     const messages = reply.messages ?? [];
     const fresh = mergeMessages(messages);
     if (catchingUp) for (const message of fresh) for (const listener of newMessageListeners) listener(message);
-    if (reply.cursor !== undefined && reply.cursor !== null) {
+    if (typeof reply.cursor === "number" && reply.cursor > since) {
       since = reply.cursor;
       await idbPut(META, since, cursorKey());
     }
     if (messages.length) inboxTick.update((n) => n + 1);
-    if (!messages.length || reply.has_more === false) return;
+    if (!messages.length || !reply.has_more) return;
   }
 }
 
@@ -209,7 +215,7 @@ async function uploadPending(entry: OutboxEntry): Promise<boolean> {
     if (file.attachment) continue;
     const named = new File([file.blob], file.name, { type: file.type || "application/octet-stream" });
     const handle = upload<Attachment>(
-      `/api/v1/conversations/${encodeURIComponent(entry.conversation_id)}/attachments`,
+      attachmentUploadPath(entry.conversation_id),
       named,
       (fraction) => progressStore.update((all) => ({ ...all, [file.key]: fraction })),
     );
@@ -343,7 +349,7 @@ export async function startRealtime(currentUserId: string): Promise<void> {
     if (message) mergeMessages([message]);
     inboxTick.update((n) => n + 1);
   });
-  socket.on("receipt", (payload: Receipt & { message_id?: string }) => {
+  socket.on("receipt", (payload: ReceiptEvent) => {
     applyReceipt(payload);
     inboxTick.update((n) => n + 1);
   });

@@ -2,7 +2,7 @@
 // messaging and video parts; see their docs and /api/openapi.json).
 import { get, post, query, request, upload, type UploadHandle } from "./api";
 import { emit } from "./realtime";
-import type { Conversation, ImportReport, Meeting, Message, Page, Reachability, Unit, UnitSummary } from "./types";
+import type { Conversation, ImportReport, Inbox, Meeting, Message, Organisation, Page, Reachability, Unit, UnitSummary } from "./types";
 
 // ---- directory ----
 
@@ -38,11 +38,16 @@ export function getReachability(id: string, signal?: AbortSignal): Promise<Reach
   return get<Reachability>(`/api/v1/units/${encodeURIComponent(id)}/reachability${query({ at: new Date().toISOString() })}`, signal);
 }
 
+/** Create (POST) or change (PATCH with If-Match: a concurrent change answers 412). */
 export async function saveUnit(id: string | null, body: Record<string, unknown>, etag: string | null): Promise<{ unit: Unit; etag: string | null }> {
   const response = id
-    ? await request<Unit>(`/api/v1/units/${encodeURIComponent(id)}`, { method: "PUT", body, ifMatch: etag })
+    ? await request<Unit>(`/api/v1/units/${encodeURIComponent(id)}`, { method: "PATCH", body, ifMatch: etag })
     : await request<Unit>("/api/v1/units", { method: "POST", body });
   return { unit: response.data, etag: response.etag };
+}
+
+export function listOrganisations(signal?: AbortSignal): Promise<Page<Organisation>> {
+  return get<Page<Organisation>>(`/api/v1/organisations${query({ limit: 100 })}`, signal);
 }
 
 export function importDirectory(file: File, dryRun: boolean, onProgress: (fraction: number) => void): UploadHandle<ImportReport> {
@@ -53,6 +58,10 @@ export function importDirectory(file: File, dryRun: boolean, onProgress: (fracti
 
 export function listConversations(unitId: string | null, signal?: AbortSignal): Promise<Page<Conversation>> {
   return get<Page<Conversation>>(`/api/v1/conversations${query({ unit_id: unitId })}`, signal);
+}
+
+export function getInbox(unitId: string, signal?: AbortSignal): Promise<Inbox> {
+  return get<Inbox>(`/api/v1/units/${encodeURIComponent(unitId)}/inbox`, signal);
 }
 
 export function getConversation(id: string, signal?: AbortSignal): Promise<Conversation> {
@@ -68,36 +77,36 @@ export function createConversation(body: { subject: string; case_ref?: string | 
     subject: body.subject,
     case_ref: body.case_ref || null,
     from_unit_id: body.from_unit_id,
-    participant_unit_ids: body.unit_ids,
+    unit_ids: body.unit_ids,
   });
 }
 
-function messagePath(message: Message, action = ""): string {
-  return `/api/v1/conversations/${encodeURIComponent(message.conversation_id)}/messages/${encodeURIComponent(message.id)}${action}`;
+export async function acknowledgeMessage(message: Message): Promise<void> {
+  await emit("message:acknowledge", { message_id: message.id });
 }
 
-export async function acknowledgeMessage(message: Message, unitId: string | null): Promise<void> {
-  await emit("message:acknowledge", { message_id: message.id, ...(unitId ? { unit_id: unitId } : {}) });
-}
-
-export async function claimMessage(message: Message): Promise<void> {
-  await post(messagePath(message, "/claim"));
+export async function claimMessage(message: Message, release = false): Promise<void> {
+  await emit("message:claim", { message_id: message.id, release });
 }
 
 export async function editMessage(message: Message, body: string): Promise<void> {
-  await request(messagePath(message), { method: "PATCH", body: { body } });
+  await emit("message:edit", { message_id: message.id, body });
 }
 
 export async function retractMessage(message: Message): Promise<void> {
-  await post(messagePath(message, "/retract"));
+  await emit("message:retract", { message_id: message.id });
 }
 
-export async function markRead(conversationId: string, upTo: string): Promise<void> {
+export async function markRead(conversationId: string, upTo: number): Promise<void> {
   await emit("message:read", { conversation_id: conversationId, up_to: upTo });
 }
 
-export function attachmentUrl(message: Message, attachmentId: string, url?: string): string {
-  return url ?? `/api/v1/conversations/${encodeURIComponent(message.conversation_id)}/attachments/${encodeURIComponent(attachmentId)}`;
+export function attachmentUploadPath(conversationId: string): string {
+  return `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments`;
+}
+
+export function attachmentUrl(attachmentId: string): string {
+  return `/api/v1/attachments/${encodeURIComponent(attachmentId)}`;
 }
 
 // ---- meetings ----

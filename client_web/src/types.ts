@@ -15,145 +15,211 @@ export interface Me {
   csrf_token?: string;
 }
 
+// ---- directory (server/directory/schemas.py) ----
+
 export interface TimeSpan {
-  days?: number[] | string[];
-  start?: string | null;
-  end?: string | null;
-  all_day?: boolean;
+  from_day: number;
+  to_day: number;
+  all_day: boolean;
+  from_time?: string | null;
+  to_time?: string | null;
+  from_date?: string | null;
+  to_date?: string | null;
   holiday_rule?: string;
-  [key: string]: unknown;
+  comment?: string | null;
+  text?: string;
 }
 
 export interface ContactRoute {
   id?: string;
+  unit_id?: string;
   purpose: string;
   channel: string;
+  label?: string;
   value: string;
   audience?: string;
   rank?: number;
-  hours?: TimeSpan[] | string | null;
-  next_change?: string | null;
+  note?: string | null;
+  hours?: TimeSpan[];
+  until?: string | null;
+  version?: number;
 }
 
 export interface UnitSummary {
   id: string;
   name: string;
   unit_type: string;
+  hsa_id?: string | null;
+  municipality_code?: string | null;
+  municipality_name?: string | null;
+  town?: string | null;
   organisation_id?: string;
   organisation_name?: string;
-  organisation?: { id: string; name: string } | null;
-  municipality_code?: string | null;
-  municipality?: string | null;
-  hsa_id?: string | null;
-  reachable_now?: boolean | null;
+  organisation?: { id: string; name: string; kind?: string } | null;
+  match?: string | null;
+  open_routes?: ContactRoute[] | null;
   active?: boolean;
+}
+
+export interface Address {
+  street?: string | null;
+  postal_code?: string | null;
+  town?: string | null;
+}
+
+export interface Closure {
+  id: string;
+  route_id?: string | null;
+  kind: string;
+  starts_at: string;
+  ends_at: string;
+  reason: string;
 }
 
 export interface Unit extends UnitSummary {
   parent_id?: string | null;
-  address?: string | Record<string, string | null> | null;
+  address?: Address | null;
   aliases?: string[];
-  contact_routes?: ContactRoute[];
+  description?: string | null;
   routes?: ContactRoute[];
+  closures?: Closure[];
   version?: number;
 }
 
 export interface Reachability {
-  reachable?: boolean;
-  reachable_now?: boolean;
+  unit_id?: string;
+  reachable: boolean;
   routes: ContactRoute[];
-  next_opening?: string | null;
+  next_opening?: { at: string; route_id: string; purpose: string; channel: string; label: string } | null;
+  closures?: Closure[];
+  holiday?: string | null;
   at?: string;
+}
+
+export interface Organisation {
+  id: string;
+  name: string;
+  kind: string;
+  municipality_code?: string | null;
 }
 
 export interface Page<T> {
   items: T[];
   next_cursor?: string | null;
-  cursor?: string | null;
   total?: number;
+}
+
+// ---- messaging (server/messaging/schemas.py) ----
+
+export interface UserRef {
+  id: string;
+  name: string;
 }
 
 export interface Participant {
   unit_id?: string | null;
   unit_name?: string | null;
   user_id?: string | null;
-  display_name?: string | null;
+  user_name?: string | null;
 }
 
 export interface Conversation {
   id: string;
+  kind?: "units" | "direct";
   subject: string;
   case_ref?: string | null;
-  participants: Participant[];
   created_at?: string;
-  updated_at?: string | null;
-  last_message_at?: string | null;
-  unread?: number;
-  unread_count?: number;
-  unacknowledged?: number;
-  unacknowledged_count?: number;
-  escalated?: boolean;
-  urgent?: boolean;
-  has_urgent?: boolean;
-  claimed_by?: Person | null;
+  created_by?: UserRef;
+  participants: Participant[];
+  last_seq?: number;
 }
 
-export interface Person {
-  user_id?: string;
-  id?: string;
-  display_name: string;
-  unit_id?: string | null;
-  unit_name?: string | null;
+export interface InboxConversation {
+  conversation_id: string;
+  subject: string;
+  case_ref?: string | null;
+  last_seq: number;
+  unread: number;
+  unacknowledged: number;
+  escalated: number;
+}
+
+export interface Inbox {
+  unit_id: string;
+  unread: number;
+  unacknowledged: number;
+  escalated: number;
+  escalated_sent?: number;
+  claimed?: number;
+  conversations: InboxConversation[];
 }
 
 export interface Attachment {
   id: string;
+  conversation_id?: string;
   filename: string;
   size: number;
   content_type: string;
-  url?: string;
+  created_at?: string;
 }
 
-export type ReceiptState = "queued" | "delivered" | "read" | "acknowledged";
-
-export interface Receipt {
-  unit_id: string;
-  unit_name?: string | null;
-  state: ReceiptState | string;
-  by?: Person | null;
-  by_display_name?: string | null;
-  user_display_name?: string | null;
-  at?: string | null;
+export interface RecipientState {
+  unit_id?: string | null;
+  user_id?: string | null;
+  needs_ack: boolean;
   delivered_at?: string | null;
   read_at?: string | null;
+  read_by?: UserRef | null;
   acknowledged_at?: string | null;
-  acknowledged_by?: Person | null;
+  acknowledged_by?: UserRef | null;
+  claimed_at?: string | null;
+  claimed_by?: UserRef | null;
+  returned_at?: string | null;
+  returned_by?: UserRef | null;
+  escalated_at?: string | null;
+  escalation_level?: number;
+  escalation_route?: { purpose: string; channel: string; label: string; value: string } | null;
 }
 
 export interface Message {
   id: string;
   conversation_id: string;
-  client_id?: string | null;
-  seq?: number;
-  sender?: Person | null;
-  sender_user_id?: string;
-  sender_name?: string;
-  sender_unit_id?: string | null;
-  sender_unit_name?: string | null;
+  seq: number;
+  event_seq?: number | null;
+  client_id: string;
+  sender: UserRef | null;
+  sender_unit_id: string | null;
+  kind?: "text" | "system";
   body: string | null;
-  priority: "normal" | "urgent" | string;
-  ack_required?: boolean;
-  attachments?: Attachment[];
+  system?: { kind: string; data: Record<string, unknown> } | null;
+  priority: "normal" | "urgent";
+  ack_required: boolean;
+  reply_to?: string | null;
+  attachments: Attachment[];
   created_at: string;
   edited_at?: string | null;
   retracted_at?: string | null;
-  reply_to?: string | null;
-  receipts?: Receipt[];
-  claimed_by?: Person | null;
-  escalated_at?: string | null;
-  escalated?: boolean;
-  can_edit_until?: string | null;
-  editable_until?: string | null;
+  version?: number;
+  state?: "sent" | "open" | "acknowledged" | "returned" | "escalated";
+  recipients: RecipientState[];
+}
+
+export interface ReceiptEvent {
+  message_id: string;
+  conversation_id: string;
+  kind: "delivered" | "read" | "acknowledged" | "claimed" | "released" | "returned";
+  unit_id: string | null;
+  user_id: string | null;
+  by: UserRef | null;
+  at: string;
+}
+
+export interface EscalationEvent {
+  message_id: string;
+  conversation_id: string;
+  unit_id: string;
+  level: number;
+  at: string;
 }
 
 export interface Meeting {

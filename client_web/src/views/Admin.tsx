@@ -3,7 +3,7 @@ import { ApiError, type FieldError } from "../api";
 import { ErrorNote, Loading, MUNICIPALITIES, Notice, PageHeading, ProgressBar, UNIT_TYPES, useAsync, useDebounced } from "../components";
 import { translateMaybe, useLang, useT, type TextKey } from "../i18n";
 import { navigate } from "../router";
-import { getUnit, importDirectory, saveUnit, searchUnits } from "../services";
+import { getUnit, importDirectory, listOrganisations, saveUnit, searchUnits } from "../services";
 import type { ContactRoute, ImportReport, Unit } from "../types";
 import { unitTypeLabel } from "./Directory";
 
@@ -85,8 +85,8 @@ interface UnitForm {
 }
 
 const EMPTY: UnitForm = { name: "", unit_type: "ward", organisation_id: "", hsa_id: "", municipality_code: "", active: true, routes: [] };
-const PURPOSES = ["general", "discharge_planning", "weekend_discharge", "on_call"];
-const CHANNELS = ["phone", "secure_message", "video", "email"];
+const PURPOSES = ["general", "discharge_planning", "weekend_discharge", "on_call", "switchboard", "medication", "other"];
+const CHANNELS = ["phone", "secure_message", "video", "email", "fax", "sip_text"];
 const HSA_RE = /^SE\d{10}-[A-Za-z0-9]+$/;
 
 function toForm(unit: Unit): UnitForm {
@@ -97,7 +97,7 @@ function toForm(unit: Unit): UnitForm {
     hsa_id: unit.hsa_id ?? "",
     municipality_code: unit.municipality_code ?? "",
     active: unit.active ?? true,
-    routes: (unit.contact_routes ?? unit.routes ?? []).map((route) => ({ ...route })),
+    routes: (unit.routes ?? []).map((route) => ({ ...route })),
   };
 }
 
@@ -111,6 +111,7 @@ export function validateUnit(form: UnitForm): Errors {
   if (form.municipality_code && !/^\d{4}$/.test(form.municipality_code)) errors.municipality_code = "invalidMunicipality";
   form.routes.forEach((route, index) => {
     if (!route.value.trim()) errors[`routes.${index}.value`] = "required";
+    if (!(route.label ?? "").trim()) errors[`routes.${index}.label`] = "required";
   });
   return errors;
 }
@@ -119,7 +120,7 @@ function serverErrors(errors: FieldError[]): Errors {
   const result: Errors = {};
   for (const error of errors) {
     const path = (error.loc ?? []).filter((part) => part !== "body").join(".") || error.field || "";
-    if (path) result[path === "contact_routes" ? "routes" : path.replace(/^contact_routes/, "routes")] = error.msg ?? error.message ?? "";
+    if (path) result[path] = error.msg ?? error.message ?? "";
   }
   return result;
 }
@@ -136,6 +137,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
   const [saved, setSaved] = useState(false);
   const [conflict, setConflict] = useState<UnitForm | null>(null);
   const summary = useRef<HTMLDivElement>(null);
+  const organisations = useAsync((signal) => (id ? Promise.resolve({ items: [] }) : listOrganisations(signal)), [id]);
 
   useEffect(() => {
     if (!id) return;
@@ -179,12 +181,22 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
     const body: Record<string, unknown> = {
       name: form.name.trim(),
       unit_type: form.unit_type,
-      organisation_id: form.organisation_id.trim(),
       hsa_id: form.hsa_id.trim() || null,
       municipality_code: form.municipality_code.trim() || null,
       active: form.active,
-      contact_routes: form.routes.map((route, index) => ({ ...route, rank: route.rank ?? index + 1 })),
     };
+    if (!id) {
+      // Contact routes are created with a new unit; an existing unit's routes have their own API.
+      body.organisation_id = form.organisation_id.trim();
+      body.routes = form.routes.map((route, index) => ({
+        purpose: route.purpose,
+        channel: route.channel,
+        label: (route.label ?? "").trim(),
+        value: route.value.trim(),
+        audience: route.audience ?? "staff",
+        rank: route.rank ?? (index + 1) * 10,
+      }));
+    }
     try {
       const result = await saveUnit(id, body, etag);
       setEtag(result.etag);
@@ -268,11 +280,21 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
             ))}
           </select>
         </div>
-        <div class="field">
-          <label for="unit-org">{t("organisation")} (id)</label>
-          <input id="unit-org" required value={form.organisation_id} readOnly={!!id} onInput={(event) => set({ organisation_id: (event.target as HTMLInputElement).value })} {...described("organisation_id")} />
-          {message("organisation_id")}
-        </div>
+        {!id && (
+          <div class="field">
+            <label for="unit-org">{t("organisation")}</label>
+            <select id="unit-org" required value={form.organisation_id} onChange={(event) => set({ organisation_id: (event.target as HTMLSelectElement).value })} {...described("organisation_id")}>
+              <option value="">–</option>
+              {(organisations.data?.items ?? []).map((org) => (
+                <option key={org.id} value={org.id}>
+                  {org.name}
+                </option>
+              ))}
+            </select>
+            {message("organisation_id")}
+            <ErrorNote error={organisations.error} />
+          </div>
+        )}
         <div class="field">
           <label for="unit-hsa">{t("hsaId")}</label>
           <input id="unit-hsa" value={form.hsa_id} maxLength={31} onInput={(event) => set({ hsa_id: (event.target as HTMLInputElement).value })} {...described("hsa_id")} />
@@ -293,44 +315,62 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
         <label class="checkbox">
           <input type="checkbox" checked={form.active} onChange={(event) => set({ active: (event.target as HTMLInputElement).checked })} /> {t("active")}
         </label>
-        <fieldset class="routes">
-          <legend>{t("contactRoutes")}</legend>
-          {form.routes.map((route, index) => (
-            <div class="route-row" key={index}>
-              <div class="field">
-                <label for={`route-purpose-${index}`}>{t("routePurpose")}</label>
-                <select id={`route-purpose-${index}`} value={route.purpose} onChange={(event) => setRoute(index, { purpose: (event.target as HTMLSelectElement).value })}>
-                  {[...new Set([...PURPOSES, route.purpose])].map((value) => (
-                    <option key={value} value={value}>
-                      {translateMaybe(lang, `purpose_${value}`, value)}
-                    </option>
-                  ))}
-                </select>
+        {id ? (
+          <section aria-labelledby="routes-heading">
+            <h2 id="routes-heading">{t("contactRoutes")}</h2>
+            <ul>
+              {form.routes.map((route, index) => (
+                <li key={route.id ?? index}>
+                  {translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)} – {route.label}: {route.value} ({translateMaybe(lang, `channel_${route.channel}`, route.channel)})
+                </li>
+              ))}
+            </ul>
+          </section>
+        ) : (
+          <fieldset class="routes">
+            <legend>{t("contactRoutes")}</legend>
+            {form.routes.map((route, index) => (
+              <div class="route-row" key={index}>
+                <div class="field">
+                  <label for={`route-purpose-${index}`}>{t("routePurpose")}</label>
+                  <select id={`route-purpose-${index}`} value={route.purpose} onChange={(event) => setRoute(index, { purpose: (event.target as HTMLSelectElement).value })}>
+                    {PURPOSES.map((value) => (
+                      <option key={value} value={value}>
+                        {translateMaybe(lang, `purpose_${value}`, value)}
+                      </option>
+                    ))}
+                  </select>
+                </div>
+                <div class="field">
+                  <label for={`route-channel-${index}`}>{t("routeChannel")}</label>
+                  <select id={`route-channel-${index}`} value={route.channel} onChange={(event) => setRoute(index, { channel: (event.target as HTMLSelectElement).value })}>
+                    {CHANNELS.map((value) => (
+                      <option key={value} value={value}>
+                        {translateMaybe(lang, `channel_${value}`, value)}
+                      </option>
+                    ))}
+                  </select>
+                </div>
+                <div class="field">
+                  <label for={`route-label-${index}`}>{t("routeLabel")}</label>
+                  <input id={`route-label-${index}`} value={route.label ?? ""} onInput={(event) => setRoute(index, { label: (event.target as HTMLInputElement).value })} {...described(`routes.${index}.label`)} />
+                  {message(`routes.${index}.label`)}
+                </div>
+                <div class="field">
+                  <label for={`route-value-${index}`}>{t("routeValue")}</label>
+                  <input id={`route-value-${index}`} value={route.value} onInput={(event) => setRoute(index, { value: (event.target as HTMLInputElement).value })} {...described(`routes.${index}.value`)} />
+                  {message(`routes.${index}.value`)}
+                </div>
+                <button type="button" onClick={() => set({ routes: form.routes.filter((_, i) => i !== index) })}>
+                  {t("remove")}
+                </button>
               </div>
-              <div class="field">
-                <label for={`route-channel-${index}`}>{t("routeChannel")}</label>
-                <select id={`route-channel-${index}`} value={route.channel} onChange={(event) => setRoute(index, { channel: (event.target as HTMLSelectElement).value })}>
-                  {[...new Set([...CHANNELS, route.channel])].map((value) => (
-                    <option key={value} value={value}>
-                      {translateMaybe(lang, `channel_${value}`, value)}
-                    </option>
-                  ))}
-                </select>
-              </div>
-              <div class="field">
-                <label for={`route-value-${index}`}>{t("routeValue")}</label>
-                <input id={`route-value-${index}`} value={route.value} onInput={(event) => setRoute(index, { value: (event.target as HTMLInputElement).value })} {...described(`routes.${index}.value`)} />
-                {message(`routes.${index}.value`)}
-              </div>
-              <button type="button" onClick={() => set({ routes: form.routes.filter((_, i) => i !== index) })}>
-                {t("remove")}
-              </button>
-            </div>
-          ))}
-          <button type="button" onClick={() => set({ routes: [...form.routes, { purpose: "general", channel: "phone", value: "", audience: "staff" }] })}>
-            {t("addRoute")}
-          </button>
-        </fieldset>
+            ))}
+            <button type="button" onClick={() => set({ routes: [...form.routes, { purpose: "general", channel: "phone", label: "", value: "", audience: "staff" }] })}>
+              {t("addRoute")}
+            </button>
+          </fieldset>
+        )}
         <ErrorNote error={saveError} />
         {saved && <Notice kind="success">{t("saved")}</Notice>}
         <button type="submit" class="button-primary">

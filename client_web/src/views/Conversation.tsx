@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { describeError } from "../api";
 import { Badge, ErrorNote, Loading, PageHeading, ProgressBar, useAsync } from "../components";
-import { formatBytes, formatDateTime, useT } from "../i18n";
+import { formatBytes, formatDateTime, formatTime, useT, type TextKey } from "../i18n";
 import {
   connectionStore,
   discardEntry,
@@ -28,69 +28,67 @@ import {
 } from "../services";
 import { currentMe, sessionStore } from "../session";
 import { useStore } from "../store";
-import type { Conversation, Message, Person, Receipt } from "../types";
+import type { Conversation, Message, RecipientState } from "../types";
 
-const MAX_BODY = 10_000;
+const MAX_BODY = 8_000;
 const DEFAULT_EDIT_WINDOW_MS = 15 * 60 * 1000;
 
-function personName(person: Person | null | undefined): string {
-  return person?.display_name ?? "";
-}
-
-function senderName(message: Message): string {
-  return message.sender?.display_name ?? message.sender_name ?? "";
-}
-
-function senderUnit(message: Message): string {
-  return message.sender?.unit_name ?? message.sender_unit_name ?? "";
-}
-
-function senderId(message: Message): string | undefined {
-  return message.sender?.user_id ?? message.sender?.id ?? message.sender_user_id;
-}
-
-function acknowledger(receipt: Receipt): string {
-  return personName(receipt.acknowledged_by) || personName(receipt.by) || receipt.by_display_name || receipt.user_display_name || "";
-}
-
-function needsAck(message: Message): boolean {
-  return !!message.ack_required || message.priority === "urgent";
+function unitNameIn(conversation: Conversation, unitId: string | null | undefined): string {
+  return conversation.participants.find((p) => p.unit_id && p.unit_id === unitId)?.unit_name ?? "";
 }
 
 function editableUntil(message: Message): number {
-  const until = message.editable_until ?? message.can_edit_until;
-  return until ? new Date(until).getTime() : new Date(message.created_at).getTime() + DEFAULT_EDIT_WINDOW_MS;
+  return new Date(message.created_at).getTime() + DEFAULT_EDIT_WINDOW_MS;
 }
 
-function ReceiptList({ message }: { message: Message }) {
+export function recipientLabel(recipient: RecipientState, t: (key: TextKey) => string): string {
+  if (recipient.acknowledged_at) return `${t("acknowledgedBy")} ${recipient.acknowledged_by?.name ?? ""}`.trim();
+  if (recipient.returned_at) return t("returned");
+  if (recipient.read_at) return recipient.read_by ? `${t("read")} (${recipient.read_by.name})` : t("read");
+  if (recipient.delivered_at) return t("delivered");
+  return t("pending");
+}
+
+function recipientState(recipient: RecipientState): string {
+  if (recipient.acknowledged_at) return "acknowledged";
+  if (recipient.returned_at) return "returned";
+  if (recipient.read_at) return "read";
+  if (recipient.delivered_at) return "delivered";
+  return "pending";
+}
+
+function RecipientList({ message, conversation }: { message: Message; conversation: Conversation }) {
   const t = useT();
-  const receipts = message.receipts ?? [];
-  if (!receipts.length) return null;
-  const label = (receipt: Receipt) => {
-    switch (receipt.state) {
-      case "acknowledged":
-        return `${t("acknowledgedBy")} ${acknowledger(receipt)}`.trim();
-      case "read":
-        return t("read");
-      case "delivered":
-        return t("delivered");
-      default:
-        return t("pending");
-    }
-  };
+  if (!message.recipients.length) return null;
   return (
     <ul class="receipts" aria-label={t("deliveryTo")}>
-      {receipts.map((receipt) => (
-        <li key={receipt.unit_id} class={`receipt receipt-${receipt.state}`} data-testid="receipt">
-          <span class="receipt-unit">{receipt.unit_name}:</span> <span class="receipt-state">{label(receipt)}</span>
-          {(receipt.acknowledged_at ?? receipt.at) && (
-            <>
-              {" "}
-              <time dateTime={receipt.acknowledged_at ?? receipt.at ?? ""}>{formatDateTime(receipt.acknowledged_at ?? receipt.at)}</time>
-            </>
-          )}
-        </li>
-      ))}
+      {message.recipients.map((recipient) => {
+        const when = recipient.acknowledged_at ?? recipient.read_at ?? recipient.delivered_at;
+        return (
+          <li key={recipient.unit_id ?? recipient.user_id} class={`receipt receipt-${recipientState(recipient)}`} data-testid="receipt">
+            <span class="receipt-unit">{unitNameIn(conversation, recipient.unit_id) || t("participants")}:</span>{" "}
+            <span class="receipt-state">{recipientLabel(recipient, t)}</span>
+            {when && (
+              <>
+                {" "}
+                <time dateTime={when}>{formatTime(when)}</time>
+              </>
+            )}
+            {recipient.claimed_by && !recipient.acknowledged_at && (
+              <span class="claimed" data-testid="claimed">
+                {" "}
+                · {t("claimedBy")} {recipient.claimed_by.name}
+              </span>
+            )}
+            {recipient.escalated_at && (
+              <>
+                {" "}
+                <Badge kind="escalated">{t("escalated")}</Badge>
+              </>
+            )}
+          </li>
+        );
+      })}
     </ul>
   );
 }
@@ -102,17 +100,14 @@ function MessageItem({ message, conversation }: { message: Message; conversation
   const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.body ?? "");
-  const mine = !!me && senderId(message) === me.user_id;
+  const mine = !!me && message.sender?.id === me.user_id;
   const myUnits = new Set(me?.units.map((unit) => unit.unit_id) ?? []);
-  const receipts = message.receipts ?? [];
-  const myOpenReceipt = receipts.find((receipt) => myUnits.has(receipt.unit_id) && receipt.state !== "acknowledged");
-  const recipientOfMine =
-    myOpenReceipt ??
-    (receipts.length === 0
-      ? conversation.participants.find((p) => p.unit_id && myUnits.has(p.unit_id) && p.unit_id !== message.sender_unit_id && p.unit_id !== message.sender?.unit_id)
-      : undefined);
-  const canAck = !mine && needsAck(message) && !message.retracted_at && !!recipientOfMine;
-  const canEdit = mine && !message.retracted_at && Date.now() < editableUntil(message);
+  const mySide = message.recipients.find((r) => !!r.unit_id && myUnits.has(r.unit_id) && r.needs_ack);
+  const live = !message.retracted_at && message.kind !== "system";
+  const canAck = !mine && live && !!mySide && !mySide.acknowledged_at;
+  const claimedByMe = !!mySide?.claimed_by && mySide.claimed_by.id === me?.user_id;
+  const canClaim = canAck && !mySide?.claimed_by;
+  const canEdit = mine && live && Date.now() < editableUntil(message);
 
   async function act(action: () => Promise<void>) {
     setBusy(true);
@@ -128,19 +123,23 @@ function MessageItem({ message, conversation }: { message: Message; conversation
 
   const classes = ["message", mine ? "message-mine" : "message-theirs"];
   if (message.priority === "urgent") classes.push("message-urgent");
+  if (message.kind === "system") classes.push("message-system");
+  const senderUnit = unitNameIn(conversation, message.sender_unit_id);
   return (
     <li class={classes.join(" ")} data-testid="message" data-message-id={message.id}>
-      <article aria-label={`${senderName(message)}, ${formatDateTime(message.created_at)}`}>
+      <article aria-label={`${message.sender?.name ?? ""}, ${formatDateTime(message.created_at)}`}>
         <header class="message-header">
-          <span class="message-sender">{senderName(message)}</span>
-          {senderUnit(message) && <span class="message-unit">{senderUnit(message)}</span>}
+          <span class="message-sender">{message.sender?.name ?? "Brygga"}</span>
+          {senderUnit && <span class="message-unit">{senderUnit}</span>}
           <time dateTime={message.created_at}>{formatDateTime(message.created_at)}</time>
           {message.priority === "urgent" && <Badge kind="urgent">{t("urgent")}</Badge>}
           {message.ack_required && message.priority !== "urgent" && <Badge kind="unacked">{t("ackRequired")}</Badge>}
-          {(message.escalated || message.escalated_at) && <Badge kind="escalated">{t("escalated")}</Badge>}
+          {message.state === "escalated" && <Badge kind="escalated">{t("escalated")}</Badge>}
         </header>
         {message.retracted_at ? (
           <p class="message-body message-retracted">{t("retracted")}</p>
+        ) : message.kind === "system" ? (
+          <p class="message-body message-system-text">{systemText(message, t)}</p>
         ) : editing ? (
           <form
             class="edit-form"
@@ -169,11 +168,11 @@ function MessageItem({ message, conversation }: { message: Message; conversation
             {message.edited_at && <span class="message-edited"> ({t("edited")})</span>}
           </p>
         )}
-        {!message.retracted_at && (message.attachments ?? []).length > 0 && (
+        {!message.retracted_at && message.attachments.length > 0 && (
           <ul class="attachments" aria-label={t("attachments")}>
-            {(message.attachments ?? []).map((attachment) => (
+            {message.attachments.map((attachment) => (
               <li key={attachment.id}>
-                <a href={attachmentUrl(message, attachment.id, attachment.url)} download={attachment.filename}>
+                <a href={attachmentUrl(attachment.id)} download={attachment.filename}>
                   {attachment.filename}
                 </a>{" "}
                 <span class="hint">({formatBytes(attachment.size)})</span>
@@ -181,21 +180,21 @@ function MessageItem({ message, conversation }: { message: Message; conversation
             ))}
           </ul>
         )}
-        <ReceiptList message={message} />
-        {message.claimed_by && (
-          <p class="claimed" data-testid="claimed">
-            {t("claimedBy")} {personName(message.claimed_by)}
-          </p>
-        )}
+        <RecipientList message={message} conversation={conversation} />
         <div class="actions">
           {canAck && (
-            <button type="button" class="button-primary" disabled={busy} onClick={() => void act(() => acknowledgeMessage(message, recipientOfMine?.unit_id ?? null))}>
+            <button type="button" class="button-primary" disabled={busy} onClick={() => void act(() => acknowledgeMessage(message))}>
               {t("acknowledge")}
             </button>
           )}
-          {!mine && !message.claimed_by && needsAck(message) && !message.retracted_at && !!recipientOfMine && (
+          {canClaim && (
             <button type="button" disabled={busy} onClick={() => void act(() => claimMessage(message))}>
               {t("claim")}
+            </button>
+          )}
+          {canAck && claimedByMe && (
+            <button type="button" disabled={busy} onClick={() => void act(() => claimMessage(message, true))}>
+              {t("release")}
             </button>
           )}
           {canEdit && !editing && (
@@ -219,6 +218,13 @@ function MessageItem({ message, conversation }: { message: Message; conversation
       </article>
     </li>
   );
+}
+
+function systemText(message: Message, t: (key: TextKey) => string): string {
+  const kind = message.system?.kind ?? "";
+  if (kind.includes("escalat")) return t("escalationNotice");
+  if (kind.includes("meeting")) return t("meetingInvitation");
+  return kind;
 }
 
 function OutboxItem({ entry }: { entry: OutboxEntry }) {
@@ -293,7 +299,7 @@ function Composer({ conversationId }: { conversationId: string }) {
 
   async function submit(event: Event) {
     event.preventDefault();
-    if (!body.trim() && files.length === 0) return;
+    if (!body.trim()) return;
     if (body.length > MAX_BODY) {
       setError(t("bodyTooLong"));
       return;
@@ -357,7 +363,7 @@ function Composer({ conversationId }: { conversationId: string }) {
           <label for="composer-files">{t("attach")}</label>
           <input id="composer-files" ref={fileInput} type="file" multiple onChange={(event) => setFiles([...((event.target as HTMLInputElement).files ?? [])])} />
         </div>
-        <button type="submit" class="button-primary" disabled={!body.trim() && files.length === 0}>
+        <button type="submit" class="button-primary" disabled={!body.trim()}>
           {t("send")}
         </button>
       </div>
@@ -383,16 +389,16 @@ export function ConversationView({ id }: { id: string }) {
   const messages = useStore(messagesStore)[id] ?? [];
   const outbox = useStore(outboxStore).filter((entry) => entry.conversation_id === id);
   const listEnd = useRef<HTMLDivElement>(null);
-  const lastId = messages.length ? messages[messages.length - 1].id : null;
+  const lastSeq = messages.length ? Math.max(...messages.map((m) => m.seq)) : null;
 
   useEffect(() => {
     listEnd.current?.scrollIntoView({ block: "end" });
   }, [messages.length, outbox.length]);
 
   useEffect(() => {
-    if (!lastId || connection !== "online" || document.visibilityState !== "visible") return;
-    markRead(id, lastId).catch(() => undefined);
-  }, [lastId, connection, id]);
+    if (lastSeq === null || connection !== "online" || document.visibilityState !== "visible") return;
+    markRead(id, lastSeq).catch(() => undefined);
+  }, [lastSeq, connection, id]);
 
   if (conversation.error) return <ErrorNote error={conversation.error} />;
   if (!conversation.data) return <Loading />;
@@ -404,7 +410,7 @@ export function ConversationView({ id }: { id: string }) {
         <PageHeading>{c.subject}</PageHeading>
         {c.case_ref && <p class="hint">{c.case_ref}</p>}
         <p class="participants">
-          {t("participants")}: {c.participants.map((p) => p.unit_name ?? p.display_name).filter(Boolean).join(", ")}
+          {t("participants")}: {c.participants.map((p) => p.unit_name ?? p.user_name).filter(Boolean).join(", ")}
         </p>
       </div>
       <ErrorNote error={history.error} />

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { ErrorNote, Loading, MUNICIPALITIES, municipalityName, Notice, PageHeading, UNIT_TYPES, useAsync, useDebounced } from "../components";
-import { formatDateTime, translateMaybe, useLang, useT } from "../i18n";
+import { formatDateTime, formatTime, translateMaybe, useLang, useT } from "../i18n";
 import { hashParams, navigate } from "../router";
 import { createConversation, createMeeting, getReachability, getUnit, searchUnits } from "../services";
 import { isAdmin, sessionStore, unitStore } from "../session";
@@ -34,7 +34,7 @@ export function DirectoryView() {
 
   useEffect(() => {
     setExtra([]);
-    setCursor(results.data?.next_cursor ?? results.data?.cursor ?? null);
+    setCursor(results.data?.next_cursor ?? null);
   }, [results.data]);
 
   useEffect(() => {
@@ -53,7 +53,7 @@ export function DirectoryView() {
     try {
       const page = await searchUnits({ q: debounced.trim(), type, municipality, openNow, cursor });
       setExtra((items) => [...items, ...page.items]);
-      setCursor(page.next_cursor ?? page.cursor ?? null);
+      setCursor(page.next_cursor ?? null);
     } catch (error) {
       setMoreError(error);
     }
@@ -111,9 +111,9 @@ export function DirectoryView() {
             <span class="unit-meta">
               {unitTypeLabel(lang, unit.unit_type)}
               {orgName(unit) && ` · ${orgName(unit)}`}
-              {unit.municipality_code && ` · ${municipalityName(unit.municipality_code)}`}
+              {unit.municipality_code && ` · ${unit.municipality_name ?? municipalityName(unit.municipality_code)}`}
             </span>
-            {unit.reachable_now === true && <span class="badge badge-open">{t("reachableNow")}</span>}
+            {(unit.open_routes?.length ?? 0) > 0 && <span class="badge badge-open">{t("reachableNow")}</span>}
           </li>
         ))}
       </ul>
@@ -130,17 +130,19 @@ export function DirectoryView() {
 const DAY_NAMES_SV = ["mån", "tis", "ons", "tor", "fre", "lör", "sön"];
 const DAY_NAMES_EN = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-function hoursText(lang: "sv" | "en", hours: ContactRoute["hours"]): string {
-  if (!hours) return "";
-  if (typeof hours === "string") return hours;
+function dayRange(names: string[], from: number, to: number): string {
+  return from === to ? names[from - 1] : `${names[from - 1]}–${names[to - 1]}`;
+}
+
+export function hoursText(lang: "sv" | "en", hours: TimeSpan[] | undefined): string {
+  if (!hours || hours.length === 0) return lang === "sv" ? "Alltid" : "Always";
   const names = lang === "sv" ? DAY_NAMES_SV : DAY_NAMES_EN;
   return hours
-    .map((span: TimeSpan) => {
-      const days = (span.days ?? [])
-        .map((day) => (typeof day === "number" ? names[(day + 6) % 7] ?? String(day) : String(day)))
-        .join(", ");
-      const time = span.all_day ? (lang === "sv" ? "hela dygnet" : "all day") : `${(span.start ?? "").slice(0, 5)}–${(span.end ?? "").slice(0, 5)}`;
-      return `${days} ${time}`.trim();
+    .map((span) => {
+      const time = span.all_day ? (lang === "sv" ? "hela dygnet" : "all day") : `${(span.from_time ?? "").slice(0, 5)}–${(span.to_time ?? "").slice(0, 5)}`;
+      const rule =
+        span.holiday_rule === "closed_on_holidays" ? (lang === "sv" ? " (ej helgdag)" : " (not on holidays)") : span.holiday_rule === "holidays_only" ? (lang === "sv" ? " (helgdagar)" : " (holidays)") : "";
+      return `${dayRange(names, span.from_day, span.to_day)} ${time}${rule}`;
     })
     .join("; ");
 }
@@ -153,8 +155,7 @@ function routeValue(route: ContactRoute) {
 
 function addressText(address: Unit["address"]): string {
   if (!address) return "";
-  if (typeof address === "string") return address;
-  return Object.values(address).filter(Boolean).join(", ");
+  return [address.street, [address.postal_code, address.town].filter(Boolean).join(" ")].filter(Boolean).join(", ");
 }
 
 function StartConversation({ unit }: { unit: Unit }) {
@@ -263,8 +264,8 @@ export function UnitPage({ id }: { id: string }) {
   if (unit.error) return <ErrorNote error={unit.error} />;
   if (!unit.data) return <Loading />;
   const u = unit.data.unit;
-  const routes = u.contact_routes ?? u.routes ?? [];
-  const reachable = reach.data ? (reach.data.reachable ?? reach.data.reachable_now ?? reach.data.routes.length > 0) : null;
+  const routes = u.routes ?? [];
+  const reachable = reach.data ? reach.data.reachable : null;
   const me = session.status === "ready" ? session.me : null;
   return (
     <div class="unit-page">
@@ -307,14 +308,20 @@ export function UnitPage({ id }: { id: string }) {
           <ul>
             {reach.data.routes.map((route, index) => (
               <li key={route.id ?? index}>
-                {translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)} – {translateMaybe(lang, `channel_${route.channel}`, route.channel)}: {routeValue(route)}
+                {route.label ?? translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)} – {translateMaybe(lang, `channel_${route.channel}`, route.channel)}: {routeValue(route)}
+                {route.until && (
+                  <span class="hint">
+                    {" "}
+                    ({t("until")} {formatTime(route.until)})
+                  </span>
+                )}
               </li>
             ))}
           </ul>
         )}
         {reach.data?.next_opening && (
           <p>
-            {t("nextOpening")}: <time dateTime={reach.data.next_opening}>{formatDateTime(reach.data.next_opening)}</time>
+            {t("nextOpening")}: <time dateTime={reach.data.next_opening.at}>{formatDateTime(reach.data.next_opening.at)}</time> ({reach.data.next_opening.label})
           </p>
         )}
       </section>
@@ -333,6 +340,18 @@ export function UnitPage({ id }: { id: string }) {
       </div>
       {panel === "conversation" && <StartConversation unit={u} />}
       {panel === "meeting" && <StartMeeting unit={u} />}
+      {(u.closures ?? []).length > 0 && (
+        <section aria-labelledby="closures-heading">
+          <h2 id="closures-heading">{t("closures")}</h2>
+          <ul>
+            {(u.closures ?? []).map((closure) => (
+              <li key={closure.id}>
+                {formatDateTime(closure.starts_at)} – {formatDateTime(closure.ends_at)}: {closure.reason}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       <section aria-labelledby="routes-heading">
         <h2 id="routes-heading">{t("contactRoutes")}</h2>
         <div class="table-wrap">
@@ -350,7 +369,10 @@ export function UnitPage({ id }: { id: string }) {
                 .sort((a, b) => (a.rank ?? 0) - (b.rank ?? 0))
                 .map((route, index) => (
                   <tr key={route.id ?? index}>
-                    <td>{translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)}</td>
+                    <td>
+                      {translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)}
+                      {route.label && <span class="hint"> – {route.label}</span>}
+                    </td>
                     <td>{translateMaybe(lang, `channel_${route.channel}`, route.channel)}</td>
                     <td>{routeValue(route)}</td>
                     <td>{hoursText(lang, route.hours)}</td>

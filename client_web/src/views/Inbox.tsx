@@ -3,26 +3,44 @@ import { Badge, ErrorNote, Loading, PageHeading, useAsync } from "../components"
 import { formatTime, useT } from "../i18n";
 import { notifyPermission, requestNotifications } from "../notify";
 import { inboxTick } from "../realtime";
-import { listConversations } from "../services";
+import { messagesStore } from "../realtime";
+import { getInbox, listConversations } from "../services";
 import { selectUnit, sessionStore, unitStore } from "../session";
 import { useStore } from "../store";
-import type { Conversation } from "../types";
+import type { Conversation, Inbox, Message } from "../types";
 
-export function unreadOf(c: Conversation): number {
-  return c.unread ?? c.unread_count ?? 0;
-}
-export function unackedOf(c: Conversation): number {
-  return c.unacknowledged ?? c.unacknowledged_count ?? 0;
-}
-export function isUrgent(c: Conversation): boolean {
-  return !!(c.urgent ?? c.has_urgent);
+export interface InboxRow {
+  id: string;
+  subject: string;
+  caseRef: string | null;
+  others: string;
+  unread: number;
+  unacknowledged: number;
+  escalated: number;
+  urgentOpen: boolean;
+  lastSeq: number;
+  lastAt: string | null;
 }
 
-/** Urgent and escalated first, then open acknowledgements, then newest activity. */
-export function sortInbox(items: Conversation[]): Conversation[] {
-  const rank = (c: Conversation) => (c.escalated ? 0 : isUrgent(c) && unackedOf(c) > 0 ? 1 : isUrgent(c) ? 2 : unackedOf(c) > 0 ? 3 : 4);
-  const time = (c: Conversation) => new Date(c.last_message_at ?? c.updated_at ?? c.created_at ?? 0).getTime();
-  return [...items].sort((a, b) => rank(a) - rank(b) || time(b) - time(a));
+/** Escalated first, then open urgent messages, then open acknowledgements, then newest activity. */
+export function sortInbox(rows: InboxRow[]): InboxRow[] {
+  const rank = (row: InboxRow) => (row.escalated > 0 ? 0 : row.urgentOpen ? 1 : row.unacknowledged > 0 ? 2 : row.unread > 0 ? 3 : 4);
+  return [...rows].sort((a, b) => rank(a) - rank(b) || b.lastSeq - a.lastSeq);
+}
+
+/** Does this unit have an urgent message in the conversation that nobody acknowledged yet? */
+function urgentOpen(messages: Message[], unitId: string | null): boolean {
+  return messages.some(
+    (m) => m.priority === "urgent" && !m.retracted_at && m.recipients.some((r) => r.unit_id === unitId && r.needs_ack && !r.acknowledged_at),
+  );
+}
+
+async function loadInbox(unitId: string | null, signal: AbortSignal): Promise<{ conversations: Conversation[]; inbox: Inbox | null }> {
+  const [conversations, inbox] = await Promise.all([
+    listConversations(unitId, signal),
+    unitId ? getInbox(unitId, signal).catch(() => null) : Promise.resolve(null),
+  ]);
+  return { conversations: conversations.items, inbox };
 }
 
 function UnitSwitcher() {
@@ -62,7 +80,8 @@ export function InboxView() {
   const unitId = useStore(unitStore);
   const tick = useStore(inboxTick);
   const state = useStore(sessionStore);
-  const conversations = useAsync((signal) => listConversations(unitId, signal), [unitId]);
+  const conversations = useAsync((signal) => loadInbox(unitId, signal), [unitId]);
+  const messages = useStore(messagesStore);
 
   useEffect(() => {
     const timer = window.setTimeout(() => conversations.reload(), 250);
@@ -70,12 +89,27 @@ export function InboxView() {
   }, [tick]);
 
   const myUnits = state.status === "ready" ? state.me.units.map((unit) => unit.unit_id) : [];
-  const others = (c: Conversation) =>
-    c.participants
-      .filter((p) => !p.unit_id || !myUnits.includes(p.unit_id))
-      .map((p) => p.unit_name ?? p.display_name ?? "")
-      .filter(Boolean)
-      .join(", ");
+  const rows: InboxRow[] = (conversations.data?.conversations ?? []).map((c) => {
+    const counts = conversations.data?.inbox?.conversations.find((item) => item.conversation_id === c.id);
+    const list = messages[c.id] ?? [];
+    const last = list.length ? list[list.length - 1] : null;
+    return {
+      id: c.id,
+      subject: c.subject,
+      caseRef: c.case_ref ?? null,
+      others: c.participants
+        .filter((p) => !p.unit_id || !myUnits.includes(p.unit_id))
+        .map((p) => p.unit_name ?? p.user_name ?? "")
+        .filter(Boolean)
+        .join(", "),
+      unread: counts?.unread ?? 0,
+      unacknowledged: counts?.unacknowledged ?? 0,
+      escalated: counts?.escalated ?? 0,
+      urgentOpen: urgentOpen(list, unitId),
+      lastSeq: Math.max(c.last_seq ?? 0, counts?.last_seq ?? 0, last?.seq ?? 0),
+      lastAt: last?.created_at ?? c.created_at ?? null,
+    };
+  });
 
   return (
     <div class="inbox">
@@ -92,33 +126,34 @@ export function InboxView() {
       {state.status === "ready" && state.me.units.length === 0 && <p class="notice notice-info">{t("noUnits")}</p>}
       <ErrorNote error={conversations.error} />
       {conversations.loading && !conversations.data && <Loading />}
-      {conversations.data && conversations.data.items.length === 0 && <p>{t("noConversations")}</p>}
-      {conversations.data && conversations.data.items.length > 0 && (
+      {conversations.data && rows.length === 0 && <p>{t("noConversations")}</p>}
+      {rows.length > 0 && (
         <ul class="conversation-list" data-testid="conversation-list">
-          {sortInbox(conversations.data.items).map((c) => (
-            <li key={c.id} class={`conversation-item${isUrgent(c) ? " is-urgent" : ""}${unreadOf(c) > 0 ? " is-unread" : ""}`}>
-              <a href={`#/conversations/${c.id}`} class="conversation-link">
-                <span class="conversation-subject">{c.subject}</span>
+          {sortInbox(rows).map((row) => (
+            <li key={row.id} class={`conversation-item${row.urgentOpen ? " is-urgent" : ""}${row.unread > 0 ? " is-unread" : ""}`} data-testid="conversation-item">
+              <a href={`#/conversations/${row.id}`} class="conversation-link">
+                <span class="conversation-subject">{row.subject}</span>
                 <span class="conversation-meta">
-                  {others(c) && (
+                  {row.others && (
                     <span>
-                      {t("with")}: {others(c)}
+                      {t("with")}: {row.others}
                     </span>
                   )}
-                  {c.last_message_at && <time dateTime={c.last_message_at}>{formatTime(c.last_message_at)}</time>}
+                  {row.caseRef && <span>{row.caseRef}</span>}
+                  {row.lastAt && <time dateTime={row.lastAt}>{formatTime(row.lastAt)}</time>}
                 </span>
               </a>
               <span class="badges">
-                {c.escalated && <Badge kind="escalated">{t("escalated")}</Badge>}
-                {isUrgent(c) && <Badge kind="urgent">{t("urgent")}</Badge>}
-                {unreadOf(c) > 0 && (
-                  <Badge kind="unread" label={`${unreadOf(c)} ${t("unread")}`}>
-                    {unreadOf(c)} {t("unread")}
+                {row.escalated > 0 && <Badge kind="escalated">{t("escalated")}</Badge>}
+                {row.urgentOpen && <Badge kind="urgent">{t("urgent")}</Badge>}
+                {row.unread > 0 && (
+                  <Badge kind="unread">
+                    {row.unread} {t("unread")}
                   </Badge>
                 )}
-                {unackedOf(c) > 0 && (
-                  <Badge kind="unacked" label={`${unackedOf(c)} ${t("unacknowledged")}`}>
-                    {unackedOf(c)} {t("unacknowledged")}
+                {row.unacknowledged > 0 && (
+                  <Badge kind="unacked">
+                    {row.unacknowledged} {t("unacknowledged")}
                   </Badge>
                 )}
               </span>
