@@ -21,7 +21,7 @@ function LangSwitch() {
   const lang = useLang();
   const t = useT();
   return (
-    <button type="button" class="lang-switch" lang={lang === "sv" ? "en" : "sv"} aria-label={t("switchLangLabel")} onClick={() => setLang(lang === "sv" ? "en" : "sv")}>
+    <button type="button" class="lang-switch" lang={lang === "sv" ? "en" : "sv"} onClick={() => setLang(lang === "sv" ? "en" : "sv")}>
       {t("switchLang")}
     </button>
   );
