@@ -148,12 +148,16 @@ export interface UploadHandle<T> {
   abort(): void;
 }
 
-/** POST a file with progress reports (fetch has no upload progress). */
+/**
+ * POST a file with progress reports (fetch has no upload progress). `raw`: the file is the body with
+ * its own Content-Type and its name percent-encoded in X-Filename (messaging attachments, streamed by
+ * the server); otherwise multipart/form-data with one field.
+ */
 export function upload<T>(
   path: string,
   file: File,
   onProgress: (fraction: number) => void,
-  fieldName = "file",
+  options: { raw?: boolean; fieldName?: string } = {},
 ): UploadHandle<T> {
   const xhr = new XMLHttpRequest();
   const promise = new Promise<T>((resolve, reject) => {
@@ -175,8 +179,14 @@ export function upload<T>(
     };
     xhr.onerror = () => reject(new ApiError(0, "network", t("networkError")));
     xhr.onabort = () => reject(new ApiError(0, "aborted", t("cancel")));
+    if (options.raw) {
+      xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+      xhr.setRequestHeader("X-Filename", encodeURIComponent(file.name));
+      xhr.send(file);
+      return;
+    }
     const form = new FormData();
-    form.append(fieldName, file, file.name);
+    form.append(options.fieldName ?? "file", file, file.name);
     xhr.send(form);
   });
   return { promise, abort: () => xhr.abort() };

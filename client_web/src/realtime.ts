@@ -218,6 +218,7 @@ async function uploadPending(entry: OutboxEntry): Promise<boolean> {
       attachmentUploadPath(entry.conversation_id),
       named,
       (fraction) => progressStore.update((all) => ({ ...all, [file.key]: fraction })),
+      { raw: true },
     );
     try {
       file.attachment = await handle.promise;
@@ -306,12 +307,12 @@ export function sendTyping(conversationId: string, typing: boolean): void {
   socket.emit("typing", { conversation_id: conversationId, typing });
 }
 
-function onTyping(event: { conversation_id: string; user_id: string; display_name?: string; typing: boolean }): void {
-  if (!event?.conversation_id || event.user_id === userId) return;
+function onTyping(event: { conversation_id: string; user: { id: string; name: string }; typing: boolean }): void {
+  if (!event?.conversation_id || !event.user || event.user.id === userId) return;
   typingStore.update((all) => {
     const now = Date.now();
-    const others = (all[event.conversation_id] ?? []).filter((info) => info.user_id !== event.user_id && info.until > now);
-    if (event.typing) others.push({ user_id: event.user_id, display_name: event.display_name ?? "", until: now + 6_000 });
+    const others = (all[event.conversation_id] ?? []).filter((info) => info.user_id !== event.user.id && info.until > now);
+    if (event.typing) others.push({ user_id: event.user.id, display_name: event.user.name, until: now + 6_000 });
     return { ...all, [event.conversation_id]: others };
   });
 }
@@ -354,6 +355,7 @@ export async function startRealtime(currentUserId: string): Promise<void> {
     inboxTick.update((n) => n + 1);
   });
   socket.on("typing", onTyping);
+  socket.on("inbox", () => inboxTick.update((n) => n + 1));
   socket.on("escalation", (payload: EscalationInfo) => {
     escalationStore.update((list) => [...list, payload]);
     inboxTick.update((n) => n + 1);

@@ -2,7 +2,7 @@
 // messaging and video parts; see their docs and /api/openapi.json).
 import { get, post, query, request, upload, type UploadHandle } from "./api";
 import { emit } from "./realtime";
-import type { Conversation, ImportReport, Inbox, Meeting, Message, Organisation, Page, Reachability, Unit, UnitSummary } from "./types";
+import type { ContactRoute, Conversation, ImportReport, Inbox, Meeting, Message, Organisation, Page, Reachability, Unit, UnitSummary } from "./types";
 
 // ---- directory ----
 
@@ -50,8 +50,38 @@ export function listOrganisations(signal?: AbortSignal): Promise<Page<Organisati
   return get<Page<Organisation>>(`/api/v1/organisations${query({ limit: 100 })}`, signal);
 }
 
+/** CSV or JSON as the raw body; the report lists every rejected record (all or nothing). */
 export function importDirectory(file: File, dryRun: boolean, onProgress: (fraction: number) => void): UploadHandle<ImportReport> {
-  return upload<ImportReport>(`/api/v1/directory/import${query({ dry_run: dryRun })}`, file, onProgress);
+  const json = file.name.toLowerCase().endsWith(".json") || file.type === "application/json";
+  const typed = new File([file], file.name, { type: json ? "application/json" : "text/csv" });
+  return upload<ImportReport>(`/api/v1/directory/import${query({ dry_run: dryRun, format: json ? "json" : "csv" })}`, typed, onProgress, { raw: true });
+}
+
+export function versionTag(version: number | undefined): string | null {
+  return version === undefined ? null : `W/"${version}"`;
+}
+
+export async function saveRoute(unitId: string, route: ContactRoute): Promise<ContactRoute> {
+  const body = {
+    purpose: route.purpose,
+    channel: route.channel,
+    label: (route.label ?? "").trim(),
+    value: route.value.trim(),
+    audience: route.audience ?? "staff",
+    rank: route.rank ?? 100,
+  };
+  const response = route.id
+    ? await request<ContactRoute>(`/api/v1/routes/${encodeURIComponent(route.id)}`, { method: "PATCH", body, ifMatch: versionTag(route.version) })
+    : await request<ContactRoute>(`/api/v1/units/${encodeURIComponent(unitId)}/routes`, { method: "POST", body });
+  return response.data;
+}
+
+export async function getRoute(id: string): Promise<ContactRoute> {
+  return get<ContactRoute>(`/api/v1/routes/${encodeURIComponent(id)}`);
+}
+
+export async function deleteRoute(route: ContactRoute): Promise<void> {
+  await request(`/api/v1/routes/${encodeURIComponent(route.id ?? "")}`, { method: "DELETE", ifMatch: versionTag(route.version) });
 }
 
 // ---- messaging ----
@@ -105,8 +135,8 @@ export function attachmentUploadPath(conversationId: string): string {
   return `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments`;
 }
 
-export function attachmentUrl(attachmentId: string): string {
-  return `/api/v1/attachments/${encodeURIComponent(attachmentId)}`;
+export function attachmentUrl(conversationId: string, attachmentId: string): string {
+  return `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments/${encodeURIComponent(attachmentId)}`;
 }
 
 // ---- meetings ----

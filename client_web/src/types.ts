@@ -234,12 +234,14 @@ export interface Meeting {
 }
 
 export interface ImportReport {
-  ok?: boolean;
-  committed?: boolean;
-  dry_run?: boolean;
-  total?: number;
-  accepted?: number;
-  imported?: number;
-  rejected?: { line: number; reason: string; field?: string }[];
-  errors?: { line: number; reason?: string; message?: string }[];
+  format?: string;
+  dry_run: boolean;
+  committed: boolean;
+  records: number;
+  organisations_created?: number;
+  organisations_updated?: number;
+  units_created?: number;
+  units_updated?: number;
+  routes_written?: number;
+  errors: { line: number; record?: string; reason: string }[];
 }

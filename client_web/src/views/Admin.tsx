@@ -3,7 +3,7 @@ import { ApiError, type FieldError } from "../api";
 import { ErrorNote, Loading, MUNICIPALITIES, Notice, PageHeading, ProgressBar, UNIT_TYPES, useAsync, useDebounced } from "../components";
 import { translateMaybe, useLang, useT, type TextKey } from "../i18n";
 import { navigate } from "../router";
-import { getUnit, importDirectory, listOrganisations, saveUnit, searchUnits } from "../services";
+import { deleteRoute, getRoute, getUnit, importDirectory, listOrganisations, saveRoute, saveUnit, searchUnits } from "../services";
 import type { ContactRoute, ImportReport, Unit } from "../types";
 import { unitTypeLabel } from "./Directory";
 
@@ -315,18 +315,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
         <label class="checkbox">
           <input type="checkbox" checked={form.active} onChange={(event) => set({ active: (event.target as HTMLInputElement).checked })} /> {t("active")}
         </label>
-        {id ? (
-          <section aria-labelledby="routes-heading">
-            <h2 id="routes-heading">{t("contactRoutes")}</h2>
-            <ul>
-              {form.routes.map((route, index) => (
-                <li key={route.id ?? index}>
-                  {translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)} – {route.label}: {route.value} ({translateMaybe(lang, `channel_${route.channel}`, route.channel)})
-                </li>
-              ))}
-            </ul>
-          </section>
-        ) : (
+        {id ? null : (
           <fieldset class="routes">
             <legend>{t("contactRoutes")}</legend>
             {form.routes.map((route, index) => (
@@ -377,7 +366,136 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
           {t("save")}
         </button>
       </form>
+      {id && <RoutesEditor unitId={id} routes={form.routes} onChange={(routes) => setForm((current) => ({ ...current, routes }))} />}
     </div>
+  );
+}
+
+function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string; route: ContactRoute; index: number; onSaved: (route: ContactRoute) => void; onDeleted: () => void }) {
+  const t = useT();
+  const lang = useLang();
+  const [draft, setDraft] = useState<ContactRoute>(route);
+  const [error, setError] = useState<unknown>(null);
+  const [conflict, setConflict] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const prefix = `route-${route.id ?? "new"}-${index}`;
+  const change = (patch: Partial<ContactRoute>) => {
+    setDraft((current) => ({ ...current, ...patch }));
+    setSaved(false);
+  };
+  async function save(event: Event) {
+    event.preventDefault();
+    setError(null);
+    setConflict(false);
+    try {
+      const result = await saveRoute(unitId, draft);
+      setDraft(result);
+      setSaved(true);
+      onSaved(result);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 412) setConflict(true);
+      setError(err);
+    }
+  }
+  async function remove() {
+    setError(null);
+    try {
+      if (draft.id) await deleteRoute(draft);
+      onDeleted();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 412) setConflict(true);
+      setError(err);
+    }
+  }
+  return (
+    <form class="route-row" onSubmit={(event) => void save(event)} aria-label={`${t("contactRoutes")} ${index + 1}`}>
+      <div class="field">
+        <label for={`${prefix}-purpose`}>{t("routePurpose")}</label>
+        <select id={`${prefix}-purpose`} value={draft.purpose} onChange={(event) => change({ purpose: (event.target as HTMLSelectElement).value })}>
+          {PURPOSES.map((value) => (
+            <option key={value} value={value}>
+              {translateMaybe(lang, `purpose_${value}`, value)}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="field">
+        <label for={`${prefix}-channel`}>{t("routeChannel")}</label>
+        <select id={`${prefix}-channel`} value={draft.channel} onChange={(event) => change({ channel: (event.target as HTMLSelectElement).value })}>
+          {CHANNELS.map((value) => (
+            <option key={value} value={value}>
+              {translateMaybe(lang, `channel_${value}`, value)}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="field">
+        <label for={`${prefix}-label`}>{t("routeLabel")}</label>
+        <input id={`${prefix}-label`} required value={draft.label ?? ""} onInput={(event) => change({ label: (event.target as HTMLInputElement).value })} />
+      </div>
+      <div class="field">
+        <label for={`${prefix}-value`}>{t("routeValue")}</label>
+        <input id={`${prefix}-value`} required value={draft.value} onInput={(event) => change({ value: (event.target as HTMLInputElement).value })} />
+      </div>
+      <div class="actions">
+        <button type="submit" class="button-primary">
+          {t("save")}
+        </button>
+        <button type="button" onClick={() => void remove()}>
+          {t("remove")}
+        </button>
+      </div>
+      {conflict ? (
+        <p class="notice notice-warning" role="alert">
+          {t("conflict")}{" "}
+          <button
+            type="button"
+            onClick={() => {
+              if (!route.id) return;
+              void getRoute(route.id).then((latest) => {
+                setDraft(latest);
+                setConflict(false);
+                setError(null);
+              });
+            }}
+          >
+            {t("reloadLatest")}
+          </button>
+        </p>
+      ) : (
+        <ErrorNote error={error} />
+      )}
+      {saved && <Notice kind="success">{t("saved")}</Notice>}
+    </form>
+  );
+}
+
+function RoutesEditor({ unitId, routes, onChange }: { unitId: string; routes: ContactRoute[]; onChange: (routes: ContactRoute[]) => void }) {
+  const t = useT();
+  const [adding, setAdding] = useState(0);
+  return (
+    <section aria-labelledby="routes-heading" class="form">
+      <h2 id="routes-heading">{t("contactRoutes")}</h2>
+      {routes.map((route, index) => (
+        <RouteRow
+          key={route.id ?? `new-${index}-${adding}`}
+          unitId={unitId}
+          route={route}
+          index={index}
+          onSaved={(saved) => onChange(routes.map((item, i) => (i === index ? saved : item)))}
+          onDeleted={() => onChange(routes.filter((_, i) => i !== index))}
+        />
+      ))}
+      <button
+        type="button"
+        onClick={() => {
+          setAdding((n) => n + 1);
+          onChange([...routes, { purpose: "general", channel: "phone", label: "", value: "", audience: "staff", rank: (routes.length + 1) * 10 }]);
+        }}
+      >
+        {t("addRoute")}
+      </button>
+    </section>
   );
 }
 
@@ -385,31 +503,37 @@ export function AdminImport() {
   const t = useT();
   const [file, setFile] = useState<File | null>(null);
   const [dryRun, setDryRun] = useState(true);
-  const [progress, setProgress] = useState<number | null>(null);
+  const [phase, setPhase] = useState<"idle" | "uploading" | "processing">("idle");
+  const [progress, setProgress] = useState(0);
   const [report, setReport] = useState<ImportReport | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const rejected = report?.rejected ?? report?.errors?.map((e) => ({ line: e.line, reason: e.reason ?? e.message ?? "" })) ?? [];
+  const result = useRef<HTMLDivElement>(null);
+
+  function start(event: Event) {
+    event.preventDefault();
+    if (!file) return;
+    setReport(null);
+    setError(null);
+    setProgress(0);
+    setPhase("uploading");
+    importDirectory(file, dryRun, (fraction) => {
+      setProgress(fraction);
+      if (fraction >= 1) setPhase("processing");
+    })
+      .promise.then((value) => setReport(value))
+      .catch((err: unknown) => setError(err))
+      .finally(() => {
+        setPhase("idle");
+        window.setTimeout(() => result.current?.focus(), 0);
+      });
+  }
+
+  const rejected = report?.errors ?? [];
   return (
     <div class="admin">
       <PageHeading>{t("importTitle")}</PageHeading>
       <AdminTabs current="import" />
-      <form
-        class="form"
-        onSubmit={(event) => {
-          event.preventDefault();
-          if (!file) return;
-          setReport(null);
-          setError(null);
-          setProgress(0);
-          importDirectory(file, dryRun, setProgress)
-            .promise.then(setReport)
-            .catch((err: unknown) => {
-              if (err instanceof ApiError && err.errors.length) setReport({ rejected: err.errors.map((e) => ({ line: Number((e as { line?: number }).line ?? 0), reason: e.msg ?? e.message ?? "" })) });
-              setError(err);
-            })
-            .finally(() => setProgress(null));
-        }}
-      >
+      <form class="form" onSubmit={start}>
         <div class="field">
           <label for="import-file">{t("importFile")}</label>
           <input id="import-file" type="file" accept=".csv,.json,text/csv,application/json" onChange={(event) => setFile((event.target as HTMLInputElement).files?.[0] ?? null)} />
@@ -417,46 +541,53 @@ export function AdminImport() {
         <label class="checkbox">
           <input type="checkbox" checked={dryRun} onChange={(event) => setDryRun((event.target as HTMLInputElement).checked)} /> {t("dryRun")}
         </label>
-        <button type="submit" class="button-primary" disabled={!file || progress !== null}>
-          {t("startImport")}
-        </button>
+        <div class="actions">
+          <button type="submit" class="button-primary" disabled={!file || phase !== "idle"}>
+            {t("startImport")}
+          </button>
+        </div>
       </form>
-      {progress !== null && (
-        <p>
-          <ProgressBar value={progress} label={t("importProgress")} />
-        </p>
+      {phase !== "idle" && (
+        <div role="status" data-testid="import-progress">
+          {phase === "uploading" ? <ProgressBar value={progress} label={t("importProgress")} /> : <p>{t("importProcessing")}</p>}
+        </div>
       )}
-      <ErrorNote error={error} />
-      {report && rejected.length === 0 && (
-        <Notice kind="success">
-          {report.dry_run || dryRun ? t("importDryDone") : t("importDone")} {report.accepted ?? report.imported ?? report.total ?? ""} {t("rowsOk")}
-        </Notice>
-      )}
-      {rejected.length > 0 && (
-        <section aria-labelledby="rejected-heading">
-          <h2 id="rejected-heading">
-            {t("importRejected")} ({rejected.length})
-          </h2>
-          <div class="table-wrap">
-            <table data-testid="import-errors">
-              <thead>
-                <tr>
-                  <th scope="col">{t("line")}</th>
-                  <th scope="col">{t("reason")}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rejected.map((row, index) => (
-                  <tr key={index}>
-                    <td>{row.line}</td>
-                    <td>{row.reason}</td>
+      <div tabIndex={-1} ref={result} class="import-result">
+        <ErrorNote error={error} />
+        {report && rejected.length === 0 && (
+          <Notice kind="success">
+            {report.committed ? t("importDone") : t("importDryDone")} {report.records} {t("rowsOk")}
+            {report.committed && ` (${t("unitsCreated")}: ${report.units_created ?? 0}, ${t("unitsUpdated")}: ${report.units_updated ?? 0})`}
+          </Notice>
+        )}
+        {rejected.length > 0 && (
+          <section aria-labelledby="rejected-heading">
+            <h2 id="rejected-heading">
+              {t("importRejected")} ({rejected.length})
+            </h2>
+            <div class="table-wrap">
+              <table data-testid="import-errors">
+                <thead>
+                  <tr>
+                    <th scope="col">{t("line")}</th>
+                    <th scope="col">{t("record")}</th>
+                    <th scope="col">{t("reason")}</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        </section>
-      )}
+                </thead>
+                <tbody>
+                  {rejected.map((row, index) => (
+                    <tr key={index}>
+                      <td>{row.line}</td>
+                      <td>{row.record ?? ""}</td>
+                      <td>{row.reason}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </section>
+        )}
+      </div>
     </div>
   );
 }

@@ -172,7 +172,7 @@ function MessageItem({ message, conversation }: { message: Message; conversation
           <ul class="attachments" aria-label={t("attachments")}>
             {message.attachments.map((attachment) => (
               <li key={attachment.id}>
-                <a href={attachmentUrl(attachment.id)} download={attachment.filename}>
+                <a href={attachmentUrl(message.conversation_id, attachment.id)} download={attachment.filename}>
                   {attachment.filename}
                 </a>{" "}
                 <span class="hint">({formatBytes(attachment.size)})</span>
