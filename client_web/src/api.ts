@@ -31,23 +31,17 @@ export function markSessionAlive(): void {
   sessionExpired.set(false);
 }
 
-const CSRF_COOKIES = ["brygga_csrf", "csrf_token", "XSRF-TOKEN"];
 let csrfToken: string | null = null;
+let csrfHeaderName = "X-CSRF-Token";
 
-/** Identity may hand the token in a response body (e.g. /api/v1/me) instead of a cookie. */
-export function setCsrfToken(token: string | null | undefined): void {
-  if (token) csrfToken = token;
+/** The session's CSRF token from GET /api/v1/session; sent on every state-changing request. */
+export function setCsrfToken(token: string | null | undefined, header?: string): void {
+  csrfToken = token ?? null;
+  if (header) csrfHeaderName = header;
 }
 
 export function csrfHeader(): Record<string, string> {
-  let token = csrfToken;
-  if (!token) {
-    for (const part of document.cookie.split(";")) {
-      const [name, ...rest] = part.trim().split("=");
-      if (CSRF_COOKIES.includes(name)) token = decodeURIComponent(rest.join("="));
-    }
-  }
-  return token ? { "X-CSRF-Token": token } : {};
+  return csrfToken ? { [csrfHeaderName]: csrfToken } : {};
 }
 
 function fieldErrorsText(errors: FieldError[]): string {

@@ -171,7 +171,7 @@ function App() {
             {state.me.display_name}
           </span>
           <LangSwitch />
-          <button type="button" onClick={logout}>
+          <button type="button" onClick={() => void logout()}>
             {t("logout")}
           </button>
         </div>

@@ -6,7 +6,7 @@
 // the entry deleted. A reload at any point restarts the worker on the stored entries, and the
 // server's idempotency on (sender, client_id) turns a resend into the same message.
 import { io, type Socket } from "socket.io-client";
-import { ApiError, upload } from "./api";
+import { ApiError, get, sessionExpired, upload } from "./api";
 import { attachmentUploadPath } from "./services";
 import { idbAll, idbDelete, idbGet, idbPut, META, OUTBOX } from "./idb";
 import { createStore } from "./store";
@@ -333,10 +333,15 @@ export async function startRealtime(currentUserId: string): Promise<void> {
   });
   socket.on("disconnect", (reason) => {
     connectionStore.set("offline");
-    if (reason === "io server disconnect") connectionStore.set("refused");
+    if (reason === "io server disconnect") {
+      // The server dropped us on purpose: logout elsewhere, back-channel logout or a disabled account.
+      connectionStore.set("refused");
+      void checkSessionLost();
+    }
   });
   socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
     connectionStore.set(error.data?.code ? "refused" : "offline");
+    if (error.data?.code) void checkSessionLost();
   });
   socket.on("message:new", (payload: unknown) => {
     const message = unwrapMessage(payload);
@@ -361,6 +366,16 @@ export async function startRealtime(currentUserId: string): Promise<void> {
     inboxTick.update((n) => n + 1);
   });
   window.addEventListener("online", () => socket?.connect());
+}
+
+async function checkSessionLost(): Promise<void> {
+  try {
+    const info = await get<{ authenticated: boolean }>("/api/v1/session");
+    if (!info.authenticated) sessionExpired.set(true);
+    else window.setTimeout(() => socket?.connect(), 2_000);
+  } catch {
+    /* offline: the banner already says so */
+  }
 }
 
 export function stopRealtime(): void {

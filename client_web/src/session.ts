@@ -1,5 +1,5 @@
 // Who is logged in: /api/v1/me, the login redirect, logout and the selected unit.
-import { ApiError, csrfHeader, get, markSessionAlive, setCsrfToken } from "./api";
+import { get, markSessionAlive, post, setCsrfToken } from "./api";
 import { createStore } from "./store";
 import type { Me } from "./types";
 
@@ -10,18 +10,32 @@ export const unitStore = createStore<string | null>(null);
 
 const UNIT_KEY = "brygga.unit";
 
+interface SessionInfo {
+  authenticated: boolean;
+  login_url: string;
+  user: Me | null;
+  csrf_header: string;
+  csrf_token: string | null;
+}
+
+let loginPath = "/auth/login";
+
+/** GET /api/v1/session never answers 401: it tells whether we are logged in and hands the CSRF token. */
 export async function loadSession(): Promise<void> {
-  try {
-    const me = await get<Me>("/api/v1/me");
-    setCsrfToken(me.csrf_token);
+  const info = await get<SessionInfo>("/api/v1/session");
+  loginPath = info.login_url || loginPath;
+  if (!info.authenticated || !info.user) {
+    sessionStore.set({ status: "anonymous" });
+    return;
+  }
+  {
+    const me = info.user;
+    setCsrfToken(info.csrf_token, info.csrf_header);
     markSessionAlive();
     sessionStore.set({ status: "ready", me });
     const remembered = localStorage.getItem(UNIT_KEY);
     const ids = me.units.map((unit) => unit.unit_id);
     unitStore.set(remembered && ids.includes(remembered) ? remembered : (ids[0] ?? null));
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) sessionStore.set({ status: "anonymous" });
-    else throw error;
   }
 }
 
@@ -47,21 +61,17 @@ export function unitName(unitId: string | null | undefined): string {
 /** Full-page navigation to the OIDC login; we come back to the same hash route afterwards. */
 export function loginUrl(): string {
   const next = `/${location.hash || "#/inbox"}`;
-  return `/auth/login?next=${encodeURIComponent(next)}`;
+  return `${loginPath}?return_to=${encodeURIComponent(next)}`;
 }
 
-/** A real form POST so the server can redirect through RP-initiated logout at the provider. */
-export function logout(): void {
-  const form = document.createElement("form");
-  form.method = "POST";
-  form.action = "/auth/logout";
-  for (const [, value] of Object.entries(csrfHeader())) {
-    const input = document.createElement("input");
-    input.type = "hidden";
-    input.name = "csrf_token";
-    input.value = value;
-    form.appendChild(input);
+/** End this browser session, then the provider's session too (RP-initiated logout) when it offers one. */
+export async function logout(): Promise<void> {
+  let target = "/";
+  try {
+    const result = await post<{ logout_url: string | null }>("/api/v1/session/logout");
+    target = result.logout_url ?? "/";
+  } catch {
+    /* already logged out: start over at the login page */
   }
-  document.body.appendChild(form);
-  form.submit();
+  location.assign(target);
 }
