@@ -60,7 +60,7 @@ def cmd_user_disable(args: argparse.Namespace, settings: Settings) -> None:
     async def work(ctx: AppContext) -> None:
         async with ctx.db.transaction() as session:
             user = await service.require_user(session, args.login)
-            user.disabled = not args.enable
+            await service.set_disabled(session, user, not args.enable)
 
     _run(settings, work)
     print(f"User {args.login} {'enabled' if args.enable else 'disabled'}.")
