@@ -24,7 +24,7 @@ def key_file(data_dir: Path) -> Path:
 
 def _new_key() -> dict[str, Any]:
     key = RSAKey.generate_key(2048, parameters={"alg": ALG, "use": "sig"}, auto_kid=True)
-    data = dict(key.as_dict(private=True))
+    data: dict[str, Any] = dict(key.as_dict(private=True))
     data["iat"] = int(time.time())
     return data
 

@@ -444,8 +444,11 @@ class Provider:
         row = await session.get(OpClient, client_id)
         return Client.of(row) if row else None
 
-    async def register_client(
-        self,
+    async def register_client(self, session: AsyncSession, client_id: str, **options: Any) -> None:
+        await self.register_client_row(session, client_id, **options)
+
+    @staticmethod
+    async def register_client_row(
         session: AsyncSession,
         client_id: str,
         *,

@@ -20,6 +20,7 @@ class Principal:
     session_id: str | None = None  # SHA-256 of the session cookie (never the cookie itself)
     csrf_token: str | None = field(default=None, repr=False)  # for cookie sessions: X-CSRF-Token value
     issuer: str | None = None
+    token_id: uuid.UUID | None = None  # for bearer principals: which personal access token
 
     @property
     def unit_ids(self) -> frozenset[uuid.UUID]:

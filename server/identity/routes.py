@@ -129,6 +129,8 @@ async def revoke_token(request: web.Request) -> None:
         if token is None or token.user_id != principal.user_id:
             raise NotFound("token")
         token.revoked_at = token.revoked_at or utcnow()
+        await sessions.record_change(session, principal.user_id, "changed")
+    await refresh_user(ctx_of(request), principal.user_id)
 
 
 # --------------------------------------------------------------------------------------- session

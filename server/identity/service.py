@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import Conflict, NotFound, Problem
-from server.core.models import Membership, Unit, User
+from server.core.models import AccessToken, Membership, Unit, User
 from server.identity import sessions, store, tokens
 from server.identity.principal import SYSTEM_ROLES, UNIT_ROLES
 
@@ -101,6 +101,16 @@ async def create_token_for(session: AsyncSession, user: User, name: str, ttl: ti
         raise Problem("user_disabled", "This account is disabled; enable it before creating tokens.", status=409)
     _token, secret = await tokens.create_token(session, user.id, name, ttl)
     return secret
+
+
+async def revoke_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
+    """Revoke a token (admin/CLI); open sockets that authenticated with it close via the change feed."""
+    token = await session.get(AccessToken, token_id)
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    await sessions.record_change(session, token.user_id, "changed")
+    return True
 
 
 async def find_unit(session: AsyncSession, ref: str) -> Unit:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from server.core.context import AppContext
+from server.core.models import AccessToken
 from server.core.realtime import Connections, unit_room, user_room
 from server.identity import sessions, store, tokens
 from server.identity.authn import authenticate_socket
@@ -61,6 +62,7 @@ async def apply_principal_change(ctx: AppContext, principal: Principal) -> None:
                 session_id=old.session_id,
                 csrf_token=old.csrf_token,
                 issuer=old.issuer,
+                token_id=old.token_id,
             ),
         )
 
@@ -88,15 +90,25 @@ async def refresh_user(ctx: AppContext, user_id: uuid.UUID) -> None:
     connections: Connections = ctx.services["connections"]
     if not connections.of_user(user_id):
         return
+    dead_tokens: set[uuid.UUID] = set()
     async with ctx.db.transaction() as session:
         user = await store.get_user(session, user_id)
         principal = None
         if user is not None and not user.disabled:
             principal = await tokens.principal_for_user(session, user, auth_method="token")
+        for sid in connections.of_user(user_id):
+            token_id = connections.by_sid[sid].token_id
+            if token_id is not None:
+                token = await session.get(AccessToken, token_id)
+                if token is None or not tokens.token_is_usable(token, ctx.clock()):
+                    dead_tokens.add(token_id)
     if principal is None:
         await disconnect_user(ctx, user_id)
-    else:
-        await apply_principal_change(ctx, principal)
+        return
+    for sid in connections.of_user(user_id):  # sockets whose token was revoked or expired
+        if connections.by_sid[sid].token_id in dead_tokens:
+            await ctx.sio.disconnect(sid)
+    await apply_principal_change(ctx, principal)
 
 
 CHANGE_POLL_SECONDS = 0.5

@@ -24,7 +24,7 @@ from server.settings import Settings
 from tests.conftest import free_port
 
 WEB_DIST = Path(__file__).resolve().parents[2] / "client_web" / "dist"
-PASSWORD = "korrekt-hast-batteri"  # noqa: S105 - test password
+PASSWORD = "korrekt-hast-batteri"
 
 
 @dataclass
@@ -63,9 +63,7 @@ class Browser:
 
 async def start_live(data_dir: Path, **overrides: Any) -> Live:
     port = free_port()
-    settings = Settings(
-        data_dir=data_dir, public_base_url=f"http://127.0.0.1:{port}", web_dist=WEB_DIST, **overrides
-    )
+    settings = Settings(data_dir=data_dir, public_base_url=f"http://127.0.0.1:{port}", web_dist=WEB_DIST, **overrides)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await upgrade(settings.effective_database_url)
     client = TestClient(TestServer(create_app(settings), host="127.0.0.1", port=port))
