@@ -6,6 +6,7 @@ resolver the identity plugin registers in `ctx.services["session_resolver"]`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -13,11 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from server.core.context import AppContext, ctx_of
-from server.core.errors import Unauthorized
+from server.core.errors import Problem, Unauthorized
 from server.identity import tokens
 from server.identity.principal import Principal
 
 SESSION_COOKIE = "brygga_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("brygga_principal", Principal)
 
 # (ctx, session id) -> principal or None; registered by the session implementation.
@@ -52,10 +55,30 @@ async def authenticate(request: web.Request) -> Principal:
             raise Unauthorized("The bearer token is unknown, expired or revoked. Create a new token.")
     else:
         principal = await principal_from_session(ctx, request.cookies.get(SESSION_COOKIE, ""))
+        if principal is not None:
+            check_csrf(request, ctx, principal)
     if principal is None:
         raise Unauthorized()
     request[PRINCIPAL_KEY] = principal
     return principal
+
+
+def check_csrf(request: web.Request, ctx: AppContext, principal: Principal) -> None:
+    """State-changing requests on a cookie session need the session's CSRF token and a known Origin.
+
+    Bearer-token requests are exempt: a browser never attaches them on its own.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") not in ctx.settings.origins:
+        raise Problem("csrf_failed", "This request comes from a foreign web origin and was refused.", status=403)
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected = principal.csrf_token or ""
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Problem(
+            "csrf_failed", f"Send the {CSRF_HEADER} header from GET /api/v1/session with this request.", status=403
+        )
 
 
 def principal_of(request: web.Request) -> Principal:

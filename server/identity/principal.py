@@ -17,7 +17,10 @@ class Principal:
     unit_roles: dict[uuid.UUID, str] = field(default_factory=dict)  # unit id -> member | unit_admin
     auth_method: str = "token"  # token | session
     acr: str | None = None
-    session_id: str | None = None
+    session_id: str | None = None  # SHA-256 of the session cookie (never the cookie itself)
+    csrf_token: str | None = field(default=None, repr=False)  # for cookie sessions: X-CSRF-Token value
+    issuer: str | None = None
+    token_id: uuid.UUID | None = None  # for bearer principals: which personal access token
 
     @property
     def unit_ids(self) -> frozenset[uuid.UUID]:
