@@ -639,10 +639,11 @@ class MessagingService:
                 new_receipts[message.id] = receipts
             session.add_all(messages)
             await session.flush()
-            for message, job in zip(messages, fresh, strict=True):
-                receipts = new_receipts[message.id]
+            for receipts in new_receipts.values():
                 session.add_all(receipts)
-                for receipt in receipts:
+            await session.flush()
+            for message, job in zip(messages, fresh, strict=True):
+                for receipt in new_receipts[message.id]:
                     if receipt.unit_id in job.due:
                         session.add(
                             Escalation(
