@@ -328,7 +328,7 @@ function Composer({ conversationId }: { conversationId: string }) {
   }
 
   return (
-    <form class="composer" onSubmit={(event) => void submit(event)} aria-label={t("messageLabel")}>
+    <form class="composer" onSubmit={(event) => void submit(event)} aria-label={t("compose")}>
       <label for="composer-body">{t("messageLabel")}</label>
       <textarea
         id="composer-body"
