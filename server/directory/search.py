@@ -1,0 +1,291 @@
+"""Unit search: case/accent-insensitive, prefix, typo-tolerant; exact and prefix hits rank above fuzzy ones.
+
+SQLite (default): three tiers, each a cheap indexed query with a LIMIT:
+  1. `exact`/`prefix`: the folded name starts with the folded query (B-tree range on `units.search_name`);
+  2. `words`: every query word is a prefix of a word in the name, aliases, town or HSA-id (FTS5 `"w"*`);
+  3. `fuzzy`: words unknown to the index are corrected against the FTS5 vocabulary (Levenshtein ≤ 1–2,
+     rapidfuzz) and the corrected words are searched like tier 2.
+PostgreSQL: the same tiers with `LIKE` on the folded columns (pg_trgm GIN indexes) and `word_similarity`
+(`<%`) for the fuzzy tier; the query is also passed through `unaccent`.
+
+Pagination: an opaque cursor (base64url JSON). Listing without `q` is keyset on (folded name, id); ranked
+results use an offset into the ranking (at most MAX_RANKED hits).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import and_, column, or_, select, table, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.core.errors import Problem
+from server.core.models import Unit
+from server.directory.text import fold
+
+MAX_RANKED = 1000
+VOCAB_TTL = 30.0  # seconds a process keeps the typo-correction vocabulary
+
+
+@dataclass
+class Filters:
+    unit_type: str | None = None
+    municipality: str | None = None
+    organisation: uuid.UUID | None = None
+    include_inactive: bool = False
+
+
+@dataclass
+class Hit:
+    unit_id: uuid.UUID
+    match: str | None
+    cursor: dict[str, Any]  # position right after this hit
+
+
+@dataclass
+class Batch:
+    hits: list[Hit]
+    exhausted: bool
+    corrected: str | None = None
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any]:
+    if not cursor:
+        return {}
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise Problem("invalid_cursor", "The cursor is not valid; start again without it.", status=400)
+    return data
+
+
+def _filter_clauses(filters: Filters) -> list[Any]:
+    clauses: list[Any] = [Unit.deleted_at.is_(None)]
+    if not filters.include_inactive:
+        clauses.append(Unit.active.is_(True))
+    if filters.unit_type:
+        clauses.append(Unit.unit_type == filters.unit_type)
+    if filters.municipality:
+        clauses.append(Unit.municipality_code == filters.municipality)
+    if filters.organisation:
+        clauses.append(Unit.organisation_id == filters.organisation)
+    return clauses
+
+
+async def listing(session: AsyncSession, filters: Filters, position: dict[str, Any], size: int) -> Batch:
+    """All units by folded name, keyset-paginated."""
+    query = select(Unit.id, Unit.search_name).where(*_filter_clauses(filters))
+    if "n" in position:
+        last_name, last_id = str(position["n"]), uuid.UUID(str(position["i"]))
+        query = query.where(or_(Unit.search_name > last_name, and_(Unit.search_name == last_name, Unit.id > last_id)))
+    rows = (await session.execute(query.order_by(Unit.search_name, Unit.id).limit(size))).all()
+    hits = [Hit(unit_id, None, {"n": name, "i": str(unit_id)}) for unit_id, name in rows]
+    return Batch(hits, exhausted=len(rows) < size)
+
+
+async def ranked(session: AsyncSession, q: str, filters: Filters, position: dict[str, Any], size: int) -> Batch:
+    folded = fold(q)
+    if not folded:
+        return await listing(session, filters, position, size)
+    offset = int(position.get("o", 0))
+    if offset >= MAX_RANKED:
+        return Batch([], exhausted=True)
+    need = min(offset + size, MAX_RANKED)
+    if session.get_bind().dialect.name == "postgresql":
+        ranking, corrected = await _ranked_postgresql(session, folded, filters, need)
+    else:
+        ranking, corrected = await _ranked_sqlite(session, folded, filters, need)
+    window = ranking[offset : offset + size]
+    hits = [Hit(unit_id, match, {"o": offset + index + 1}) for index, (unit_id, match) in enumerate(window)]
+    return Batch(hits, exhausted=len(ranking) < need or need >= MAX_RANKED, corrected=corrected)
+
+
+# --------------------------------------------------------------------------------------------- SQLite
+
+
+FTS = table("unit_search", column("rowid"))
+
+
+def _fts_query(words: Sequence[str]) -> str:
+    return " ".join(f'"{word}"*' for word in words)
+
+
+async def _fts(session: AsyncSession, words: Sequence[str], filters: Filters, limit: int) -> list[uuid.UUID]:
+    clauses = _filter_clauses(filters)
+    query = (
+        select(Unit.id)
+        .select_from(FTS)
+        .join(Unit, Unit.search_key == FTS.c.rowid)
+        .where(text("unit_search MATCH :match"), *clauses)
+        .order_by(text("bm25(unit_search, 10.0, 1.0)"), Unit.search_name)
+        .limit(limit)
+    )
+    rows = await session.execute(query, {"match": _fts_query(words)})
+    return [row[0] for row in rows]
+
+
+async def _ranked_sqlite(
+    session: AsyncSession, folded: str, filters: Filters, need: int
+) -> tuple[list[tuple[uuid.UUID, str]], str | None]:
+    seen: set[uuid.UUID] = set()
+    ranking: list[tuple[uuid.UUID, str]] = []
+
+    def add(unit_id: uuid.UUID, match: str) -> None:
+        if unit_id not in seen:
+            seen.add(unit_id)
+            ranking.append((unit_id, match))
+
+    rows = await session.execute(
+        select(Unit.id, Unit.search_name)
+        .where(Unit.search_name >= folded, Unit.search_name < folded + "\uffff", *_filter_clauses(filters))
+        .order_by(Unit.search_name, Unit.id)
+        .limit(need)
+    )
+    prefix_rows = rows.all()
+    for unit_id, name in prefix_rows:
+        if name == folded:
+            add(unit_id, "exact")
+    for unit_id, _name in prefix_rows:
+        add(unit_id, "prefix")
+    if len(ranking) >= need:
+        return ranking, None
+    words = folded.split()
+    for unit_id in await _fts(session, words, filters, need):
+        add(unit_id, "words")
+    if len(ranking) >= need:
+        return ranking, None
+    vocabulary = await Vocabulary.get(session)
+    corrected = vocabulary.correct(words)
+    if corrected is None:
+        return ranking, None
+    for unit_id in await _fts(session, corrected, filters, need):
+        add(unit_id, "fuzzy")
+    return ranking, " ".join(corrected)
+
+
+@dataclass
+class Vocabulary:
+    """FTS5 terms with document counts, cached per process for VOCAB_TTL seconds (or until invalidated)."""
+
+    terms: list[str]
+    docs: dict[str, int]
+    loaded: float
+    by_initial: dict[str, list[str]] = field(default_factory=dict)
+
+    _cache: ClassVar[Vocabulary | None] = None
+
+    @classmethod
+    def invalidate(cls) -> None:
+        cls._cache = None
+
+    @classmethod
+    async def get(cls, session: AsyncSession) -> Vocabulary:
+        cached = cls._cache
+        if cached is not None and time.monotonic() - cached.loaded < VOCAB_TTL:
+            return cached
+        rows = (await session.execute(text("SELECT term, doc FROM unit_search_vocab"))).all()
+        docs = {str(term): int(doc) for term, doc in rows}
+        vocabulary = cls(terms=sorted(docs), docs=docs, loaded=time.monotonic())
+        for term in vocabulary.terms:
+            vocabulary.by_initial.setdefault(term[:1], []).append(term)
+        cls._cache = vocabulary
+        return vocabulary
+
+    def known_prefix(self, word: str) -> bool:
+        import bisect
+
+        index = bisect.bisect_left(self.terms, word)
+        return index < len(self.terms) and self.terms[index].startswith(word)
+
+    def correct_word(self, word: str) -> str | None:
+        """The most frequent term within edit distance 1 (≤ 6 letters) or 2, as a whole word or as a prefix."""
+        if len(word) < 4:
+            return None
+        limit = 1 if len(word) <= 6 else 2
+        candidates = self.terms if len(self.terms) < 5000 else self.by_initial.get(word[:1], [])
+        best: tuple[int, int, str] | None = None
+        for term, distance, _index in process.extract(
+            word, candidates, scorer=Levenshtein.distance, score_cutoff=limit, limit=10
+        ):
+            key = (distance, -self.docs.get(term, 0), term)
+            best = key if best is None or key < best else best
+        if best is None:  # a typo inside a word still being typed: compare with term prefixes
+            prefixes = [term[: len(word)] for term in candidates]
+            for prefix, distance, index in process.extract(
+                word, prefixes, scorer=Levenshtein.distance, score_cutoff=limit, limit=10
+            ):
+                term = candidates[index]
+                key = (distance + 1, -self.docs.get(term, 0), prefix)
+                best = key if best is None or key < best else best
+        return best[2] if best else None
+
+    def correct(self, words: Sequence[str]) -> list[str] | None:
+        corrected: list[str] = []
+        changed = False
+        for word in words:
+            if self.known_prefix(word):
+                corrected.append(word)
+                continue
+            replacement = self.correct_word(word)
+            if replacement is None:
+                return None
+            corrected.append(replacement)
+            changed = True
+        return corrected if changed else None
+
+
+# --------------------------------------------------------------------------------------------- PostgreSQL
+
+
+async def _ranked_postgresql(
+    session: AsyncSession, folded: str, filters: Filters, need: int
+) -> tuple[list[tuple[uuid.UUID, str]], str | None]:
+    words = folded.split()
+    params: dict[str, Any] = {"f": folded, "fp": folded + "%", "need": need}
+    word_clauses = []
+    for index, word in enumerate(words):
+        params[f"w{index}"] = f"%{word}%"
+        word_clauses.append(f"search_text LIKE unaccent(:w{index})")
+    all_words = " AND ".join(word_clauses)
+    where = ["deleted_at IS NULL"]
+    if not filters.include_inactive:
+        where.append("active")
+    if filters.unit_type:
+        where.append("unit_type = :unit_type")
+        params["unit_type"] = filters.unit_type
+    if filters.municipality:
+        where.append("municipality_code = :municipality")
+        params["municipality"] = filters.municipality
+    if filters.organisation:
+        where.append("organisation_id = :organisation")
+        params["organisation"] = filters.organisation
+    sql = f"""
+        SELECT id,
+               CASE WHEN search_name = unaccent(:f) THEN 0
+                    WHEN search_name LIKE unaccent(:fp) THEN 1
+                    WHEN {all_words} THEN 2 ELSE 3 END AS tier,
+               word_similarity(unaccent(:f), search_text) AS similarity
+        FROM units
+        WHERE {" AND ".join(where)}
+          AND (search_name LIKE unaccent(:fp) OR ({all_words}) OR unaccent(:f) <% search_text)
+        ORDER BY tier, similarity DESC, search_name, id
+        LIMIT :need
+    """  # noqa: S608 - only bind parameters and fixed fragments are interpolated
+    rows = (await session.execute(text(sql), params)).all()
+    names = {0: "exact", 1: "prefix", 2: "words", 3: "fuzzy"}
+    return [(row[0], names[int(row[1])]) for row in rows], None
