@@ -188,6 +188,7 @@ const sv = {
   newMeeting: "Nytt möte",
   meetingTitle: "Mötets titel",
   startsAt: "Starttid",
+  durationMinutes: "Längd (minuter)",
   meetingCreated: "Mötet är bokat.",
   unavailable: "Den här delen av servern är inte tillgänglig än.",
 };
@@ -372,6 +373,7 @@ const en: Texts = {
   newMeeting: "New meeting",
   meetingTitle: "Meeting title",
   startsAt: "Starts at",
+  durationMinutes: "Duration (minutes)",
   meetingCreated: "The meeting is booked.",
   unavailable: "This part of the server is not available yet.",
 };

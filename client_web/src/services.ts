@@ -142,18 +142,28 @@ export function attachmentUrl(conversationId: string, attachmentId: string): str
 // ---- meetings ----
 
 export function listMeetings(unitId: string | null, signal?: AbortSignal): Promise<Page<Meeting>> {
-  return get<Page<Meeting>>(`/api/v1/meetings${query({ unit_id: unitId, upcoming: true })}`, signal);
+  return get<Page<Meeting>>(`/api/v1/meetings${query({ unit_id: unitId })}`, signal);
 }
 
-export function createMeeting(body: { title: string; starts_at: string; unit_ids: string[]; conversation_id?: string | null }): Promise<Meeting> {
+export function createMeeting(body: {
+  title: string;
+  starts_at: string;
+  duration_minutes: number;
+  organiser_unit_id: string | null;
+  unit_ids: string[];
+  conversation_id?: string | null;
+}): Promise<Meeting> {
   return post<Meeting>("/api/v1/meetings", {
     title: body.title,
     starts_at: body.starts_at,
+    duration_minutes: body.duration_minutes,
+    organiser_unit_id: body.organiser_unit_id,
     invited_unit_ids: body.unit_ids,
     conversation_id: body.conversation_id ?? null,
   });
 }
 
-export function meetingHref(meeting: Meeting): string {
-  return meeting.join_url ?? `/meeting.html#${encodeURIComponent(meeting.id)}`;
+/** The video part's meeting page (a second Vite entry served at /meeting). */
+export function meetingHref(meeting: Pick<Meeting, "id"> & { join_path?: string }): string {
+  return meeting.join_path ?? `/meeting#meeting=${encodeURIComponent(meeting.id)}`;
 }

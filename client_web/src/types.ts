@@ -225,12 +225,14 @@ export interface EscalationEvent {
 export interface Meeting {
   id: string;
   title: string;
-  starts_at?: string | null;
-  start_at?: string | null;
-  ends_at?: string | null;
+  starts_at: string;
+  ends_at: string;
+  status: string;
+  organiser_unit_id: string;
   conversation_id?: string | null;
-  join_url?: string | null;
-  status?: string;
+  invited_units: { unit_id: string; unit_name: string; organisation_name: string }[];
+  join_path: string;
+  can_host: boolean;
 }
 
 export interface ImportReport {

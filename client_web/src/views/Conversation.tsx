@@ -27,6 +27,7 @@ import {
   retractMessage,
 } from "../services";
 import { currentMe, sessionStore } from "../session";
+import { StartMeeting } from "./Directory";
 import { useStore } from "../store";
 import type { Conversation, Message, RecipientState } from "../types";
 
@@ -139,7 +140,16 @@ function MessageItem({ message, conversation }: { message: Message; conversation
         {message.retracted_at ? (
           <p class="message-body message-retracted">{t("retracted")}</p>
         ) : message.kind === "system" ? (
-          <p class="message-body message-system-text">{systemText(message, t)}</p>
+          <p class="message-body message-system-text">
+            {systemText(message, t)}
+            {typeof message.system?.data?.join_path === "string" && (
+              <>
+                {": "}
+                {String(message.system.data.title ?? "")} {formatDateTime(String(message.system.data.starts_at ?? ""))}{" "}
+                <a href={message.system.data.join_path}>{t("joinMeeting")}</a>
+              </>
+            )}
+          </p>
         ) : editing ? (
           <form
             class="edit-form"
@@ -389,6 +399,7 @@ export function ConversationView({ id }: { id: string }) {
   const messages = useStore(messagesStore)[id] ?? [];
   const outbox = useStore(outboxStore).filter((entry) => entry.conversation_id === id);
   const listEnd = useRef<HTMLDivElement>(null);
+  const [booking, setBooking] = useState(false);
   const lastSeq = messages.length ? Math.max(...messages.map((m) => m.seq)) : null;
 
   useEffect(() => {
@@ -412,7 +423,11 @@ export function ConversationView({ id }: { id: string }) {
         <p class="participants">
           {t("participants")}: {c.participants.map((p) => p.unit_name ?? p.user_name).filter(Boolean).join(", ")}
         </p>
+        <button type="button" aria-expanded={booking} onClick={() => setBooking(!booking)}>
+          {t("startMeeting")}
+        </button>
       </div>
+      {booking && <StartMeeting unitIds={c.participants.map((p) => p.unit_id).filter((id): id is string => !!id)} conversationId={c.id} />}
       <ErrorNote error={history.error} />
       <section aria-label={t("messages")} class="message-section">
         {history.loading && !messages.length && <Loading />}

@@ -2,10 +2,10 @@ import { useEffect, useState } from "preact/hooks";
 import { ErrorNote, Loading, MUNICIPALITIES, municipalityName, Notice, PageHeading, UNIT_TYPES, useAsync, useDebounced } from "../components";
 import { formatDateTime, formatTime, translateMaybe, useLang, useT } from "../i18n";
 import { hashParams, navigate } from "../router";
-import { createConversation, createMeeting, getReachability, getUnit, searchUnits } from "../services";
+import { createConversation, createMeeting, getReachability, getUnit, meetingHref, searchUnits } from "../services";
 import { isAdmin, sessionStore, unitStore } from "../session";
 import { useStore } from "../store";
-import type { ContactRoute, TimeSpan, Unit, UnitSummary } from "../types";
+import type { ContactRoute, Meeting, TimeSpan, Unit, UnitSummary } from "../types";
 
 export function unitTypeLabel(lang: "sv" | "en", type: string): string {
   return translateMaybe(lang, `type_${type}`, type);
@@ -211,13 +211,15 @@ function StartConversation({ unit }: { unit: Unit }) {
   );
 }
 
-function StartMeeting({ unit }: { unit: Unit }) {
+/** Book a video meeting with units (from a unit page or a conversation); the video part hosts it. */
+export function StartMeeting({ unitIds, conversationId = null }: { unitIds: string[]; conversationId?: string | null }) {
   const t = useT();
   const selected = useStore(unitStore);
   const [title, setTitle] = useState("");
   const [startsAt, setStartsAt] = useState("");
   const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState(false);
+  const [done, setDone] = useState<Meeting | null>(null);
+  const [duration, setDuration] = useState(60);
   return (
     <form
       class="card form"
@@ -226,8 +228,8 @@ function StartMeeting({ unit }: { unit: Unit }) {
         event.preventDefault();
         setError(null);
         // datetime-local has no zone; the user means Stockholm time, which is the browser's here.
-        createMeeting({ title, starts_at: new Date(startsAt).toISOString(), unit_ids: [unit.id, ...(selected ? [selected] : [])] })
-          .then(() => setDone(true))
+        createMeeting({ title, starts_at: new Date(startsAt).toISOString(), duration_minutes: duration, organiser_unit_id: selected, unit_ids: unitIds.filter((id) => id !== selected), conversation_id: conversationId })
+          .then((meeting) => setDone(meeting))
           .catch((err: unknown) => setError(err));
       }}
     >
@@ -240,10 +242,14 @@ function StartMeeting({ unit }: { unit: Unit }) {
         <label for="meeting-start">{t("startsAt")}</label>
         <input id="meeting-start" type="datetime-local" required value={startsAt} onInput={(event) => setStartsAt((event.target as HTMLInputElement).value)} />
       </div>
+      <div class="field">
+        <label for="meeting-duration">{t("durationMinutes")}</label>
+        <input id="meeting-duration" type="number" min={5} max={720} step={5} value={duration} onInput={(event) => setDuration(Number((event.target as HTMLInputElement).value))} />
+      </div>
       <ErrorNote error={error} />
       {done && (
         <Notice kind="success">
-          {t("meetingCreated")} <a href="#/meetings">{t("navMeetings")}</a>
+          {t("meetingCreated")} <a href={meetingHref(done)}>{t("joinMeeting")}</a> · <a href="#/meetings">{t("navMeetings")}</a>
         </Notice>
       )}
       <button type="submit" class="button-primary" disabled={!title.trim() || !startsAt}>
@@ -339,7 +345,7 @@ export function UnitPage({ id }: { id: string }) {
         )}
       </div>
       {panel === "conversation" && <StartConversation unit={u} />}
-      {panel === "meeting" && <StartMeeting unit={u} />}
+      {panel === "meeting" && <StartMeeting unitIds={[u.id]} />}
       {(u.closures ?? []).length > 0 && (
         <section aria-labelledby="closures-heading">
           <h2 id="closures-heading">{t("closures")}</h2>

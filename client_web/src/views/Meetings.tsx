@@ -23,11 +23,12 @@ export function MeetingsView() {
         {meetings.data && items.length === 0 && <p>{t("noMeetings")}</p>}
         <ul class="meeting-list" data-testid="meeting-list">
           {items.map((meeting) => {
-            const start = meeting.starts_at ?? meeting.start_at ?? null;
+            const start = meeting.starts_at;
             return (
               <li key={meeting.id} class="meeting-item">
                 <span class="meeting-title">{meeting.title}</span>
-                {start && <time dateTime={start}>{formatDateTime(start)}</time>}
+                <time dateTime={start}>{formatDateTime(start)}</time>
+                <span class="hint">{meeting.invited_units.map((unit) => unit.unit_name).join(", ")}</span>
                 <a class="button button-primary" href={meetingHref(meeting)} aria-label={`${t("joinMeeting")}: ${meeting.title}`}>
                   {t("joinMeeting")}
                 </a>
