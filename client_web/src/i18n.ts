@@ -125,6 +125,7 @@ const sv = {
   unitType: "Typ",
   unitNotFound: "Enheten finns inte.",
   editUnit: "Redigera enhet",
+  unitDetails: "Enhetsuppgifter",
   // unit types
   type_ward: "Vårdavdelning",
   type_primary_care: "Vårdcentral",
@@ -314,6 +315,7 @@ const en: Texts = {
   unitType: "Type",
   unitNotFound: "The unit does not exist.",
   editUnit: "Edit unit",
+  unitDetails: "Unit details",
   type_ward: "Hospital ward",
   type_primary_care: "Primary-care centre",
   type_home_care: "Home care",

@@ -264,7 +264,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
           </button>
         </div>
       )}
-      <form class="form" noValidate onSubmit={(event) => void submit(event)}>
+      <form class="form" noValidate aria-label={t("unitDetails")} onSubmit={(event) => void submit(event)}>
         <div class="field">
           <label for="unit-name">{t("name")}</label>
           <input id="unit-name" required value={form.name} onInput={(event) => set({ name: (event.target as HTMLInputElement).value })} {...described("name")} />
