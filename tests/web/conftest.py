@@ -49,11 +49,13 @@ class Demo:
 
 
 async def api(live: Live, method: str, path: str, token: str, body: Any = None) -> Any:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, live.base + path, json=body, headers=bearer(token)) as response:
-            payload = await response.json(content_type=None)
-            assert response.status < 300, f"{method} {path}: {response.status} {payload}"
-            return payload
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, live.base + path, json=body, headers=bearer(token)) as response,
+    ):
+        payload = await response.json(content_type=None)
+        assert response.status < 300, f"{method} {path}: {response.status} {payload}"
+        return payload
 
 
 async def staff(live: Live, login: str, name: str, **kwargs: Any) -> Staff:
@@ -72,7 +74,9 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
     live = await start_live(tmp_path / "data")
     try:
         _, admin_token = await _admin_token(live)
-        region = await api(live, "POST", "/api/v1/organisations", admin_token, {"name": "Region Stockholm", "kind": "region"})
+        region = await api(
+            live, "POST", "/api/v1/organisations", admin_token, {"name": "Region Stockholm", "kind": "region"}
+        )
         nacka = await api(
             live, "POST", "/api/v1/organisations", admin_token,
             {"name": "Nacka kommun", "kind": "municipality", "municipality_code": "0182"},
@@ -89,7 +93,8 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
             live, "POST", "/api/v1/units", admin_token,
             {
                 "organisation_id": nacka["id"], "name": "Biståndsenheten Nacka", "unit_type": "social_services",
-                "municipality_code": "0182", "address": {"street": "Granitvägen 15", "postal_code": "13181", "town": "Nacka"},
+                "municipality_code": "0182",
+                "address": {"street": "Granitvägen 15", "postal_code": "13181", "town": "Nacka"},
                 "routes": [
                     {"channel": "phone", "label": "Biståndshandläggare", "value": "08-718 80 00",
                      "purpose": "discharge_planning", "rank": 10, "hours": WEEKDAYS_DAYTIME},

@@ -24,8 +24,9 @@ class ConsoleErrors(list[str]):
         return self
 
     def real(self) -> list[str]:
-        # A 401 from /api/v1/me before login and failed optional look-ups are expected network noise.
-        return [text for text in self if "Failed to load resource" not in text]
+        """Script errors and CSP violations; failed requests (401 after logout, offline) are network noise."""
+        noise = ("Failed to load resource", "WebSocket connection to", "net::ERR_INTERNET_DISCONNECTED")
+        return [text for text in self if not any(part in text for part in noise)]
 
 
 async def axe_violations(page: Any, *, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:

@@ -48,6 +48,7 @@ async def test_provider_login_page_is_accessible(demo: Demo, browser, viewport):
     await page.locator("#password").wait_for()
     await assert_accessible(page, f"the login page ({viewport})")
     await assert_no_horizontal_scroll(page, f"the login page ({viewport})")
+    assert errors.real() == []
     await context.close()
 
 
@@ -119,16 +120,15 @@ async def test_import_reports_every_rejected_row_and_commits_a_clean_file(demo: 
     await page.get_by_role("heading", name="Importera kataloguppgifter").wait_for()
     await assert_accessible(page, "the import page")
     org = org_number("212000014")
-    header = "organisation_number,organisation_name,organisation_kind,unit_hsa_id,unit_name,unit_type,municipality_code,route_channel,route_label,route_value,route_hours"
-    good = f"{org},Värmdö kommun,municipality,SE{org}-HT1,Hemtjänst Gustavsberg,home_care,0120,phone,Hemtjänst,08-570 470 00,1#5#08:00#16:00"
-    broken = "\n".join(
-        [
-            header,
-            good,
-            f"{org},Värmdö kommun,municipality,SE{org}-HT2,Hemtjänst Hemmesta,spaceship,0120,phone,Hemtjänst,08-570 470 01,",
-            f"{org},Värmdö kommun,municipality,NOT-AN-HSA,Korttidsboende Värmdö,short_term_care,0120,phone,Bokning,08-570 470 02,",
-        ]
+    header = (
+        "organisation_number,organisation_name,organisation_kind,unit_hsa_id,unit_name,unit_type,"
+        "municipality_code,route_channel,route_label,route_value,route_hours"
     )
+    owner = f"{org},Värmdö kommun,municipality"
+    good = f"{owner},SE{org}-HT1,Hemtjänst Gustavsberg,home_care,0120,phone,Hemtjänst,08-570 470 00,1#5#08:00#16:00"
+    bad_type = f"{owner},SE{org}-HT2,Hemtjänst Hemmesta,spaceship,0120,phone,Hemtjänst,08-570 470 01,"
+    bad_hsa = f"{owner},NOT-AN-HSA,Korttidsboende Värmdö,short_term_care,0120,phone,Bokning,08-570 470 02,"
+    broken = "\n".join([header, good, bad_type, bad_hsa])
     await page.get_by_label("Provkör utan att spara").uncheck()
     await page.get_by_label("Fil (CSV eller JSON)").set_input_files(
         files=[{"name": "katalog.csv", "mimeType": "text/csv", "buffer": broken.encode()}]
@@ -180,7 +180,8 @@ async def test_offline_outbox_catch_up_and_session_expiry(demo: Demo, browser):
 
     # The session ends on the server (e.g. logged out elsewhere): a clear banner and a way back in.
     info = await (await page.request.get(demo.url("/api/v1/session"))).json()
-    ended = await page.request.post(demo.url("/api/v1/session/logout"), headers={info["csrf_header"]: info["csrf_token"]})
+    csrf = {info["csrf_header"]: info["csrf_token"]}
+    ended = await page.request.post(demo.url("/api/v1/session/logout"), headers=csrf)
     assert ended.status == 200
     banner = page.get_by_test_id("session-expired")
     await banner.wait_for(timeout=10_000)
@@ -189,6 +190,7 @@ async def test_offline_outbox_catch_up_and_session_expiry(demo: Demo, browser):
     await banner.get_by_role("link", name="Logga in igen").click()
     if await page.locator("#password").count():  # the provider may still know us (single sign-on)
         await page.locator("#login").wait_for()
+    assert errors.real() == []
     await context.close()
 
 
@@ -218,5 +220,8 @@ async def test_meetings_list_links_to_the_meeting_page(demo: Demo, browser):
     assert await page.locator("h1").count() >= 1
     await assert_accessible(page, "the meeting page (video part)")
     await screenshot(page, "meeting")
+    await page.set_viewport_size(PHONE)
+    await assert_accessible(page, "the meeting page (video part, phone)")
     await page.set_viewport_size(DESKTOP)
+    assert errors.real() == []
     await context.close()

@@ -19,7 +19,7 @@ async def test_logged_out_page_offers_login_and_is_accessible(client, browser, v
     await login.wait_for()
     assert await login.inner_text() == "Logga in"
     # The login link brings the user back to where they were going.
-    assert (await login.get_attribute("href")).startswith("/auth/login?next=%2F%23%2Finbox")
+    assert (await login.get_attribute("href")).startswith("/auth/login?return_to=%2F%23%2Finbox")
     await page.get_by_test_id("health").filter(has_text="Servern är i drift").wait_for()
     await assert_accessible(page, f"the logged-out page ({viewport})")
     await assert_no_horizontal_scroll(page, f"the logged-out page ({viewport})")

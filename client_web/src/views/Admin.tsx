@@ -130,6 +130,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
   const lang = useLang();
   const [form, setForm] = useState<UnitForm>(EMPTY);
   const [etag, setEtag] = useState<string | null>(null);
+  const [loadedName, setLoadedName] = useState("");
   const [loading, setLoading] = useState(!!id);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [errors, setErrors] = useState<Errors>({});
@@ -144,6 +145,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
     getUnit(id)
       .then(({ unit, etag: tag }) => {
         setForm(toForm(unit));
+        setLoadedName(unit.name);
         setEtag(tag);
       })
       .catch(setLoadError)
@@ -220,6 +222,12 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
   if (loading) return <Loading />;
   if (loadError) return <ErrorNote error={loadError} />;
   const errorKeys = Object.keys(errors);
+  const fieldLabel = (key: string): string => {
+    const labels: Record<string, TextKey> = { name: "name", unit_type: "unitType", hsa_id: "hsaId", municipality_code: "municipalityCode", active: "active", organisation_id: "organisation" };
+    const route = /^routes\.(\d+)\.(\w+)$/.exec(key);
+    if (route) return `${t("contactRoutes")} ${Number(route[1]) + 1}: ${route[2] === "label" ? t("routeLabel") : t("routeValue")}`;
+    return labels[key] ? t(labels[key]) : key;
+  };
   const changedFields = conflict
     ? (["name", "unit_type", "hsa_id", "municipality_code", "active"] as const).filter((key) => String(conflict[key]) !== String(form[key]))
     : [];
@@ -228,14 +236,14 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
       <p class="breadcrumb">
         <a href="#/admin">{t("adminTitle")}</a>
       </p>
-      <PageHeading>{id ? `${t("editUnit")}: ${form.name}` : t("newUnit")}</PageHeading>
+      <PageHeading>{id ? `${t("editUnit")}: ${loadedName}` : t("newUnit")}</PageHeading>
       {errorKeys.length > 0 && (
         <div class="notice notice-error" role="alert" tabIndex={-1} ref={summary}>
           <p>{t("formErrors")}</p>
           <ul>
             {errorKeys.map((key) => (
               <li key={key}>
-                {key}: {translateMaybe(lang, errors[key] ?? "", errors[key] ?? "")}
+                {fieldLabel(key)}: {translateMaybe(lang, errors[key] ?? "", errors[key] ?? "")}
               </li>
             ))}
           </ul>
@@ -248,7 +256,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
             <ul>
               {changedFields.map((key) => (
                 <li key={key}>
-                  {key}: <s>{String(form[key])}</s> → <strong>{String(conflict[key])}</strong>
+                  {fieldLabel(key)}: <s>{String(form[key])}</s> → <strong>{String(conflict[key])}</strong>
                 </li>
               ))}
             </ul>
@@ -362,9 +370,11 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
         )}
         <ErrorNote error={saveError} />
         {saved && <Notice kind="success">{t("saved")}</Notice>}
-        <button type="submit" class="button-primary">
-          {t("save")}
-        </button>
+        <div class="actions">
+          <button type="submit" class="button-primary">
+            {t("save")}
+          </button>
+        </div>
       </form>
       {id && <RoutesEditor unitId={id} routes={form.routes} onChange={(routes) => setForm((current) => ({ ...current, routes }))} />}
     </div>
