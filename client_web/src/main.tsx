@@ -2,9 +2,9 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { sessionExpired } from "./api";
 import { Loading } from "./components";
-import { setLang, useLang, useT } from "./i18n";
+import { formatTime, setLang, useLang, useT } from "./i18n";
 import { startNotifications } from "./notify";
-import { connectionStore } from "./realtime";
+import { connectionStore, escalationStore } from "./realtime";
 import { startRealtime } from "./realtime";
 import { useRoute } from "./router";
 import { isAdmin, loadSession, loginUrl, logout, sessionStore } from "./session";
@@ -31,6 +31,7 @@ function Banners() {
   const t = useT();
   const expired = useStore(sessionExpired);
   const connection = useStore(connectionStore);
+  const escalations = useStore(escalationStore);
   const [wasOffline, setWasOffline] = useState(false);
   const [showBack, setShowBack] = useState(false);
   useEffect(() => {
@@ -53,6 +54,19 @@ function Banners() {
       {!expired && (connection === "offline" || connection === "refused") && (
         <div class="banner banner-warning" role="status" data-testid="offline-banner">
           {t("offline")}
+        </div>
+      )}
+      {escalations.length > 0 && (
+        <div class="banner banner-escalation" role="alert" data-testid="escalation-banner">
+          <span>{t("escalationNotice")}:</span>
+          {escalations.slice(-3).map((item) => (
+            <a key={`${item.message_id}-${item.level}`} href={`#/conversations/${item.conversation_id}`} class="banner-link">
+              {t("conversation")} ({formatTime(item.at)})
+            </a>
+          ))}
+          <button type="button" onClick={() => escalationStore.set([])}>
+            {t("dismiss")}
+          </button>
         </div>
       )}
       {showBack && connection === "online" && (

@@ -119,6 +119,11 @@ export async function claimMessage(message: Message, release = false): Promise<v
   await emit("message:claim", { message_id: message.id, release });
 }
 
+/** Misdirected (felsänt): give the message back to its sender, with a reason. */
+export async function returnMessage(message: Message, reason: "wrong_unit" | "wrong_patient" | "other" = "wrong_unit"): Promise<void> {
+  await emit("message:return", { message_id: message.id, reason });
+}
+
 export async function editMessage(message: Message, body: string): Promise<void> {
   await emit("message:edit", { message_id: message.id, body });
 }

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import bearer
-from tests.web.conftest import Demo, api, login
+from tests.web.conftest import Demo, api, finish_login, login
 from tests.web.support import (
     DESKTOP,
     PHONE,
@@ -155,10 +155,15 @@ async def test_import_reports_every_rejected_row_and_commits_a_clean_file(demo: 
     await context.close()
 
 
-async def test_offline_outbox_catch_up_and_session_expiry(demo: Demo, browser):
+async def nurse_on_unit_page(demo: Demo, browser: Any) -> tuple[Any, Any, ConsoleErrors]:
     context, page, errors = await new_page(browser)
     await login(page, demo, demo.nurse, f"/#/directory/units/{demo.municipal}")
     await page.get_by_role("heading", name="Biståndsenheten Nacka").wait_for()
+    return context, page, errors
+
+
+async def test_offline_outbox_catch_up_and_session_expiry(demo: Demo, browser):
+    context, page, errors = await nurse_on_unit_page(demo, browser)
     await page.get_by_role("button", name="Starta konversation").first.click()
     await page.get_by_label("Ämne").fill("Hjälpmedel inför hemgång")
     await page.locator("form").get_by_role("button", name="Starta konversation").click()
@@ -188,16 +193,17 @@ async def test_offline_outbox_catch_up_and_session_expiry(demo: Demo, browser):
     assert "Din session har gått ut" in await banner.inner_text()
     await assert_accessible(page, "the session-expired banner")
     await banner.get_by_role("link", name="Logga in igen").click()
-    if await page.locator("#password").count():  # the provider may still know us (single sign-on)
-        await page.locator("#login").wait_for()
+    await finish_login(page, demo.nurse)
+    # Back where she was, with her message and no banner.
+    await page.get_by_role("heading", name="Hjälpmedel inför hemgång").wait_for()
+    await page.get_by_test_id("message").filter(has_text="Rullator behövs").wait_for()
+    assert await page.get_by_test_id("session-expired").count() == 0
     assert errors.real() == []
     await context.close()
 
 
 async def test_meetings_list_links_to_the_meeting_page(demo: Demo, browser):
-    context, page, errors = await new_page(browser)
-    await login(page, demo, demo.nurse, f"/#/directory/units/{demo.municipal}")
-    await page.get_by_role("heading", name="Biståndsenheten Nacka").wait_for()
+    context, page, errors = await nurse_on_unit_page(demo, browser)
     await page.get_by_role("button", name="Boka möte").click()
     await page.get_by_label("Mötets titel").fill("SIP inför utskrivning")
     tomorrow = (datetime.now() + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)

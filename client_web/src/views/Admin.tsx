@@ -328,36 +328,15 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
             <legend>{t("contactRoutes")}</legend>
             {form.routes.map((route, index) => (
               <div class="route-row" key={index}>
-                <div class="field">
-                  <label for={`route-purpose-${index}`}>{t("routePurpose")}</label>
-                  <select id={`route-purpose-${index}`} value={route.purpose} onChange={(event) => setRoute(index, { purpose: (event.target as HTMLSelectElement).value })}>
-                    {PURPOSES.map((value) => (
-                      <option key={value} value={value}>
-                        {translateMaybe(lang, `purpose_${value}`, value)}
-                      </option>
-                    ))}
-                  </select>
-                </div>
-                <div class="field">
-                  <label for={`route-channel-${index}`}>{t("routeChannel")}</label>
-                  <select id={`route-channel-${index}`} value={route.channel} onChange={(event) => setRoute(index, { channel: (event.target as HTMLSelectElement).value })}>
-                    {CHANNELS.map((value) => (
-                      <option key={value} value={value}>
-                        {translateMaybe(lang, `channel_${value}`, value)}
-                      </option>
-                    ))}
-                  </select>
-                </div>
-                <div class="field">
-                  <label for={`route-label-${index}`}>{t("routeLabel")}</label>
-                  <input id={`route-label-${index}`} value={route.label ?? ""} onInput={(event) => setRoute(index, { label: (event.target as HTMLInputElement).value })} {...described(`routes.${index}.label`)} />
-                  {message(`routes.${index}.label`)}
-                </div>
-                <div class="field">
-                  <label for={`route-value-${index}`}>{t("routeValue")}</label>
-                  <input id={`route-value-${index}`} value={route.value} onInput={(event) => setRoute(index, { value: (event.target as HTMLInputElement).value })} {...described(`routes.${index}.value`)} />
-                  {message(`routes.${index}.value`)}
-                </div>
+                <RouteFields
+                  prefix={`route-${index}`}
+                  route={route}
+                  change={(patch) => setRoute(index, patch)}
+                  errorOf={(field) => {
+                    const error = errors[`routes.${index}.${field}`];
+                    return error ? translateMaybe(lang, error, error) : undefined;
+                  }}
+                />
                 <button type="button" onClick={() => set({ routes: form.routes.filter((_, i) => i !== index) })}>
                   {t("remove")}
                 </button>
@@ -381,9 +360,66 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
   );
 }
 
-function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string; route: ContactRoute; index: number; onSaved: (route: ContactRoute) => void; onDeleted: () => void }) {
+/** Purpose, channel, label and value of one contact route (new-unit form and per-route editor). */
+function RouteFields({
+  prefix,
+  route,
+  change,
+  errorOf,
+}: {
+  prefix: string;
+  route: ContactRoute;
+  change: (patch: Partial<ContactRoute>) => void;
+  errorOf?: (field: "label" | "value") => string | undefined;
+}) {
   const t = useT();
   const lang = useLang();
+  const choice = (name: "purpose" | "channel", label: TextKey, values: string[]) => (
+    <div class="field">
+      <label for={`${prefix}-${name}`}>{t(label)}</label>
+      <select id={`${prefix}-${name}`} value={route[name]} onChange={(event) => change({ [name]: (event.target as HTMLSelectElement).value })}>
+        {values.map((value) => (
+          <option key={value} value={value}>
+            {translateMaybe(lang, `${name}_${value}`, value)}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+  const text = (name: "label" | "value", label: TextKey) => {
+    const id = `${prefix}-${name}`;
+    const error = errorOf?.(name);
+    return (
+      <div class="field">
+        <label for={id}>{t(label)}</label>
+        <input
+          id={id}
+          required
+          value={route[name] ?? ""}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? `${id}-error` : undefined}
+          onInput={(event) => change({ [name]: (event.target as HTMLInputElement).value })}
+        />
+        {error && (
+          <p class="field-error" id={`${id}-error`}>
+            {error}
+          </p>
+        )}
+      </div>
+    );
+  };
+  return (
+    <>
+      {choice("purpose", "routePurpose", PURPOSES)}
+      {choice("channel", "routeChannel", CHANNELS)}
+      {text("label", "routeLabel")}
+      {text("value", "routeValue")}
+    </>
+  );
+}
+
+function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string; route: ContactRoute; index: number; onSaved: (route: ContactRoute) => void; onDeleted: () => void }) {
+  const t = useT();
   const [draft, setDraft] = useState<ContactRoute>(route);
   const [error, setError] = useState<unknown>(null);
   const [conflict, setConflict] = useState(false);
@@ -419,34 +455,7 @@ function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string
   }
   return (
     <form class="route-row" onSubmit={(event) => void save(event)} aria-label={`${t("contactRoutes")} ${index + 1}`}>
-      <div class="field">
-        <label for={`${prefix}-purpose`}>{t("routePurpose")}</label>
-        <select id={`${prefix}-purpose`} value={draft.purpose} onChange={(event) => change({ purpose: (event.target as HTMLSelectElement).value })}>
-          {PURPOSES.map((value) => (
-            <option key={value} value={value}>
-              {translateMaybe(lang, `purpose_${value}`, value)}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div class="field">
-        <label for={`${prefix}-channel`}>{t("routeChannel")}</label>
-        <select id={`${prefix}-channel`} value={draft.channel} onChange={(event) => change({ channel: (event.target as HTMLSelectElement).value })}>
-          {CHANNELS.map((value) => (
-            <option key={value} value={value}>
-              {translateMaybe(lang, `channel_${value}`, value)}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div class="field">
-        <label for={`${prefix}-label`}>{t("routeLabel")}</label>
-        <input id={`${prefix}-label`} required value={draft.label ?? ""} onInput={(event) => change({ label: (event.target as HTMLInputElement).value })} />
-      </div>
-      <div class="field">
-        <label for={`${prefix}-value`}>{t("routeValue")}</label>
-        <input id={`${prefix}-value`} required value={draft.value} onInput={(event) => change({ value: (event.target as HTMLInputElement).value })} />
-      </div>
+      <RouteFields prefix={prefix} route={draft} change={change} />
       <div class="actions">
         <button type="submit" class="button-primary">
           {t("save")}

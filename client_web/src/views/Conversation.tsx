@@ -25,6 +25,7 @@ import {
   listMessages,
   markRead,
   retractMessage,
+  returnMessage,
 } from "../services";
 import { currentMe, sessionStore } from "../session";
 import { StartMeeting } from "./Directory";
@@ -105,7 +106,7 @@ function MessageItem({ message, conversation }: { message: Message; conversation
   const myUnits = new Set(me?.units.map((unit) => unit.unit_id) ?? []);
   const mySide = message.recipients.find((r) => !!r.unit_id && myUnits.has(r.unit_id) && r.needs_ack);
   const live = !message.retracted_at && message.kind !== "system";
-  const canAck = !mine && live && !!mySide && !mySide.acknowledged_at;
+  const canAck = !mine && live && !!mySide && !mySide.acknowledged_at && !mySide.returned_at;
   const claimedByMe = !!mySide?.claimed_by && mySide.claimed_by.id === me?.user_id;
   const canClaim = canAck && !mySide?.claimed_by;
   const canEdit = mine && live && Date.now() < editableUntil(message);
@@ -200,6 +201,17 @@ function MessageItem({ message, conversation }: { message: Message; conversation
           {canClaim && (
             <button type="button" disabled={busy} onClick={() => void act(() => claimMessage(message))}>
               {t("claim")}
+            </button>
+          )}
+          {canAck && (
+            <button
+              type="button"
+              disabled={busy}
+              onClick={() => {
+                if (window.confirm(t("returnConfirm"))) void act(() => returnMessage(message));
+              }}
+            >
+              {t("returnMisdirected")}
             </button>
           )}
           {canAck && claimedByMe && (
