@@ -52,6 +52,7 @@ def _respond(result: tuple[int, Any, dict[str, str]]) -> web.Response:
     status, body, headers = result
     if status in (301, 302, 303) and "Location" in headers:
         return web.Response(status=302, headers={"Location": headers["Location"], "Cache-Control": "no-store"})
+    headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
     return web.json_response(body, status=status, headers=headers)
 
 
