@@ -42,7 +42,7 @@ class LoginFailed(Problem):
 class ProviderAccess(Protocol):
     """How the relying party talks to its provider: over HTTP, or in-process for the built-in one."""
 
-    async def get_json(self, url: str) -> dict[str, Any]: ...
+    async def get_json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]: ...
 
     async def post_form(self, url: str, form: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]: ...
 
@@ -51,8 +51,8 @@ class HttpAccess:
     def __init__(self) -> None:
         self.client = httpx.AsyncClient(timeout=10, follow_redirects=False)
 
-    async def get_json(self, url: str) -> dict[str, Any]:
-        response = await self.client.get(url, headers={"Accept": "application/json"})
+    async def get_json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        response = await self.client.get(url, headers={"Accept": "application/json", **(headers or {})})
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data
@@ -178,7 +178,24 @@ class RelyingParty:
         if status != 200 or not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
             raise LoginFailed("token_refused", "The identity provider refused to redeem the login; log in again.")
         claims = await self.validate_id_token(body["id_token"], str(pending["nonce"]), body.get("access_token"))
+        if isinstance(body.get("access_token"), str):
+            claims = {**await self.userinfo(body["access_token"], str(claims["sub"])), **claims}
         return claims, body["id_token"]
+
+    async def userinfo(self, access_token: str, subject: str) -> dict[str, Any]:
+        """Profile claims (name, employeeHsaId) many providers keep out of the ID token; same `sub` only."""
+        endpoint = (await self.metadata()).get("userinfo_endpoint")
+        if not endpoint:
+            return {}
+        try:
+            info = await self.access.get_json(str(endpoint), {"Authorization": f"Bearer {access_token}"})
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return (
+            {key: info[key] for key in ("name", "email", "employeeHsaId", "title") if key in info}
+            if (info.get("sub") == subject)
+            else {}
+        )
 
     async def _verified(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Signature check with the provider's keys and the algorithm allow-list; (header, claims)."""

@@ -31,7 +31,13 @@ class BuiltinAccess:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    async def get_json(self, url: str) -> dict[str, Any]:
+    async def get_json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        if url == self.provider.url("/userinfo"):
+            scheme, _, token = (headers or {}).get("Authorization", "").partition(" ")
+            info = await self.provider.userinfo(token) if scheme == "Bearer" else None
+            if info is None:
+                raise ValueError("userinfo refused")
+            return info
         if url == self.provider.url("/.well-known/openid-configuration"):
             return self.provider.discovery()
         if url == self.provider.url("/jwks"):
