@@ -104,6 +104,7 @@ async def authenticate_socket(ctx: AppContext, environ: dict[str, Any], auth: An
 
 def refused(code: str, message: str) -> Exception:
     """A socket.io refusal: the client's connect_error gets `message` and `data: {code, message}`."""
-    import socketio
+    from socketio.exceptions import ConnectionRefusedError as Refused
 
-    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
+    refusal: Exception = Refused(message, {"code": code, "message": message})
+    return refusal

@@ -17,7 +17,7 @@ import pytest
 
 from auth.provider import Provider
 from tests.conftest import require_service
-from tests.identity.helpers import PASSWORD, form_fields, local_user, path_of, start_live
+from tests.identity.helpers import PASSWORD, form_fields, local_user, start_live
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 

@@ -21,7 +21,7 @@ from tests.identity.helpers import start_live
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 LOA3 = "http://id.sambi.se/loa/loa3"
 LOA2 = "http://id.sambi.se/loa/loa2"
-CLIENT_SECRET = "external-provider-client-secret"  # noqa: S105 - test secret
+CLIENT_SECRET = "external-provider-client-secret"
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ async def test_external_provider_logs_a_user_in_with_code_and_pkce(setup):
 
 
 async def test_acr_policy_refuses_a_weaker_login(setup):
-    live, provider, browser = setup
+    _live, provider, browser = setup
     await provider.next_login(browser.session, "extern-backup-card", LOA2)
     async with browser.get("/auth/login") as response:
         assert response.status == 400

@@ -113,7 +113,7 @@ async def logged_in(browser) -> bool:
 
 
 async def test_a_correct_token_logs_in(setup):
-    live, fake, browser = setup
+    _live, _fake, browser = setup
     assert await login(browser) == 200
     assert await logged_in(browser)
 
@@ -122,7 +122,7 @@ async def test_a_correct_token_logs_in(setup):
     "mode", ["wrong_iss", "wrong_aud", "alg_none", "bad_signature", "expired", "no_nonce", "replayed_nonce"]
 )
 async def test_forged_id_token_is_refused(setup, mode):
-    live, fake, browser = setup
+    _live, fake, browser = setup
     assert await login(browser) == 200  # a genuine login first, so a nonce exists to replay
     browser.session.cookie_jar.clear()
     fake.mode = mode
@@ -131,7 +131,7 @@ async def test_forged_id_token_is_refused(setup, mode):
 
 
 async def test_callback_without_pre_login_session_or_with_foreign_state_is_refused(setup):
-    live, fake, browser = setup
+    _live, _fake, browser = setup
     direct = await browser.get("/auth/callback?code=c0de&state=whatever")
     assert direct.status == 400
     start = await browser.get("/auth/login", allow_redirects=False)
