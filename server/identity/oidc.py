@@ -8,11 +8,12 @@ required. Back-channel logout tokens are checked in full (OIDC Back-Channel Logo
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -163,8 +164,6 @@ class RelyingParty:
         }
         headers: dict[str, str] = {}
         if self.config.client_secret:
-            import base64
-
             raw = f"{self.config.client_id}:{self.config.client_secret}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
         else:
@@ -273,6 +272,3 @@ class RelyingParty:
         if id_token:
             params["id_token_hint"] = id_token
         return str(endpoint) + "?" + urlencode(params)
-
-
-LogoutHandler = Callable[[str], Awaitable[bool]]

@@ -17,18 +17,9 @@ import pytest
 
 from auth.provider import Provider
 from tests.conftest import require_service
-from tests.identity.helpers import PASSWORD, form_fields, local_user, start_live
+from tests.identity.helpers import PASSWORD, form_fields, local_user
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-
-
-@pytest.fixture
-async def live(tmp_path):
-    instance = await start_live(tmp_path / "data")
-    try:
-        yield instance
-    finally:
-        await instance.client.close()
 
 
 async def register(live, client_id: str, redirect_uri: str, secret: str | None = None, backchannel=None) -> None:

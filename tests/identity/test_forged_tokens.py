@@ -91,9 +91,7 @@ async def setup(tmp_path):
     fake = FakeProvider(port)
     server = TestServer(fake.app(), host="127.0.0.1", port=port)
     await server.start_server()
-    live = await start_live(
-        tmp_path / "data", oidc_issuer=fake.issuer, oidc_client_id="brygga", oidc_client_secret="s"
-    )
+    live = await start_live(tmp_path / "data", oidc_issuer=fake.issuer, oidc_client_id="brygga", oidc_client_secret="s")
     browser = live.browser()
     try:
         yield live, fake, browser
