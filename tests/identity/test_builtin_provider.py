@@ -162,6 +162,7 @@ async def test_discovery_and_jwks_and_key_rotation(live, tmp_path):
         [sys.executable, "-m", "server", "idp", "rotate-keys"], env=env, capture_output=True, text=True, timeout=60
     )
     assert rotated.returncode == 0, rotated.stderr
+    await asyncio.sleep(1.1)  # the running server re-reads the key file at most once a second
     after = (await (await live.client.get("/idp/jwks")).json())["keys"]
     assert len(after) == 2 and after[1]["kid"] == keys[0]["kid"]  # old key still published
     assert live.ctx.services["idp"].keys.kid == after[0]["kid"]  # new key signs
