@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import secrets
 import string
 import uuid
@@ -22,8 +23,12 @@ from server.core.models import User
 HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 TOTP_ISSUER = "Brygga"
 MIN_PASSWORD = 10
-# A dummy hash so an unknown login costs the same time as a wrong password.
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown logins, so they cost the same time as a wrong password."""
+    return HASHER.hash(secrets.token_urlsafe(16))
 
 
 class Outcome(enum.Enum):
@@ -64,7 +69,7 @@ def generate_password() -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -56,38 +56,49 @@ def rotate(path: Path) -> str:
 
 
 class SigningKeys:
+    """The key file, parsed once per change (importing an RSA private key is slow) and re-checked every second."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._mtime = -1.0
+        self._checked = 0.0
         self._keys: list[dict[str, Any]] = []
+        self._current: RSAKey | None = None
+        self._public: dict[str, Any] = {"keys": []}
         self.reload()
 
     def reload(self) -> None:
         """Pick up a rotation done by `brygga idp rotate-keys` while the server runs."""
-        keys = load_or_create(self.path)
-        mtime = self.path.stat().st_mtime
-        if mtime != self._mtime:
-            self._keys, self._mtime = keys, mtime
+        now = time.monotonic()
+        if self._current is not None and now - self._checked < 1.0:
+            return
+        self._checked = now
+        if not self.path.exists() or self.path.stat().st_mtime != self._mtime:
+            self._keys = load_or_create(self.path)
+            self._mtime = self.path.stat().st_mtime
+            self._current = RSAKey.import_key(self._keys[0])
+            public = []
+            for data in self._keys:
+                item = dict(RSAKey.import_key(data).as_dict(private=False))
+                item.pop("iat", None)
+                item.update({"kid": data["kid"], "alg": ALG, "use": "sig"})
+                public.append(item)
+            self._public = {"keys": public}
 
     @property
     def current(self) -> RSAKey:
         self.reload()
-        return RSAKey.import_key(self._keys[0])
+        assert self._current is not None
+        return self._current
 
     @property
     def kid(self) -> str:
+        self.reload()
         return str(self._keys[0]["kid"])
 
     def public_jwks(self) -> dict[str, Any]:
         self.reload()
-        public = []
-        for data in self._keys:
-            key = RSAKey.import_key(data)
-            item = dict(key.as_dict(private=False))
-            item.pop("iat", None)
-            item.update({"kid": data["kid"], "alg": ALG, "use": "sig"})
-            public.append(item)
-        return {"keys": public}
+        return self._public
 
     def verification_keys(self) -> KeySet:
         return KeySet.import_key_set(self.public_jwks())  # type: ignore[arg-type]

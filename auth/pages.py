@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 TEXTS: dict[str, dict[str, str]] = {
     "sv": {
@@ -85,7 +85,8 @@ def _message(text: str | None) -> str:
 def login_page(lang: str, query: str, form_token: str, message: str | None = None, login: str = "") -> str:
     t = TEXTS[lang]
     other = "en" if lang == "sv" else "sv"
-    switch = "/idp/authorize?" + query + "&" + urlencode({"ui_locales": other}) if query else f"?ui_locales={other}"
+    params = [(key, value) for key, value in parse_qsl(query, keep_blank_values=True) if key != "ui_locales"]
+    switch = "/idp/authorize?" + urlencode([*params, ("ui_locales", other)])
     body = (
         f"<p class='lang'><a href='{escape(switch)}' lang='{other}' hreflang='{other}'>{t['switch']}</a></p>"
         f"<h1>{t['title']}</h1><p>{t['lead']}</p>{_message(message)}"

@@ -13,7 +13,6 @@ LoA 3.
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import hashlib
 import hmac
@@ -40,7 +39,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.keys import ALG, SigningKeys, key_file
@@ -537,8 +536,6 @@ class Provider:
         if claims is None or claims.get("aud") != self.url("/userinfo") or int(claims.get("exp", 0)) < time.time():
             return None
         async with self.ctx.db.transaction() as session:
-            from sqlalchemy import select
-
             person = (
                 await session.execute(select(User).where(User.issuer == "local", User.subject == claims["sub"]))
             ).scalar_one_or_none()
@@ -568,7 +565,6 @@ class Provider:
         return secret, AuthUser(user.id, user.subject, sid, int(now.timestamp()))
 
     async def op_session_by_sid(self, session: AsyncSession, sid: str) -> OpSession | None:
-        from sqlalchemy import select
 
         return (await session.execute(select(OpSession).where(OpSession.sid == sid))).scalar_one_or_none()
 
@@ -601,7 +597,6 @@ class Provider:
 
     async def end_user_sessions(self, user: User) -> None:
         """Logout everywhere / account disabled: end all the user's provider sessions."""
-        from sqlalchemy import select
 
         async with self.ctx.db.transaction() as session:
             rows = list((await session.execute(select(OpSession).where(OpSession.user_id == user.id))).scalars())
@@ -646,7 +641,3 @@ def _add_params(uri: str, params: dict[str, str]) -> str:
     parts = urlsplit(uri)
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-def basic_auth(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -17,6 +18,7 @@ from auth.provider import Provider
 from server.audit.service import record
 from server.core.context import ctx_of
 from server.core.http import CSP
+from server.core.models import User
 
 IDP_COOKIE = "brygga_idp"
 FORM_COOKIE = "brygga_idp_form"
@@ -52,6 +54,7 @@ def _respond(result: tuple[int, Any, dict[str, str]]) -> web.Response:
     status, body, headers = result
     if status in (301, 302, 303) and "Location" in headers:
         return web.Response(status=302, headers={"Location": headers["Location"], "Cache-Control": "no-store"})
+    headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -109,13 +112,17 @@ async def _finish_login(request: web.Request, provider: Provider, query: dict[st
     return response
 
 
+async def _read_form(request: web.Request) -> tuple[Any, str, str, dict[str, str]]:
+    """A provider form post: (form, language, the original authorisation query as sent, parsed)."""
+    form = await request.post()
+    raw_query = str(form.get("q", ""))
+    return form, pages.lang_of(str(form.get("lang", ""))), raw_query, dict(parse_qsl(raw_query, keep_blank_values=True))
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     provider = provider_of(request)
     ctx = ctx_of(request)
-    form = await request.post()
-    lang = pages.lang_of(str(form.get("lang", "")))
-    raw_query = str(form.get("q", ""))
-    query = dict(parse_qsl(raw_query, keep_blank_values=True))
+    form, lang, raw_query, query = await _read_form(request)
     try:
         await provider.check_authorization(query)
     except OAuth2Error as error:
@@ -182,10 +189,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def enrol(request: web.Request) -> web.StreamResponse:
     provider = provider_of(request)
     ctx = ctx_of(request)
-    form = await request.post()
-    lang = pages.lang_of(str(form.get("lang", "")))
-    raw_query = str(form.get("q", ""))
-    query = dict(parse_qsl(raw_query, keep_blank_values=True))
+    form, lang, raw_query, query = await _read_form(request)
     texts = pages.TEXTS[lang]
     ticket = str(form.get("ticket", ""))
     claims = provider.verify(ticket)
@@ -198,10 +202,6 @@ async def enrol(request: web.Request) -> web.StreamResponse:
         form_token = secrets.token_urlsafe(24)
         page = pages.login_page(lang, raw_query, form_token, texts["expired"])
         return _with_form_token(request, _html(request, page, status=400), form_token)
-    import uuid
-
-    from server.core.models import User
-
     async with ctx.db.transaction() as session:
         user = await session.get(User, uuid.UUID(str(claims["sub"])))
         if user is None or user.disabled:

@@ -89,20 +89,22 @@ def principal_of(request: web.Request) -> Principal:
 
 async def authenticate_socket(ctx: AppContext, environ: dict[str, Any], auth: Any) -> Principal:
     """Token in the `auth` payload, else the same-origin session cookie. Raises ConnectionRefusedError."""
-    import socketio
-
     if isinstance(auth, dict) and auth.get("token"):
         principal = await principal_from_bearer(ctx, f"Bearer {auth['token']}")
         if principal is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "invalid_token", "message": "The token is unknown, expired or revoked."}
-            )
+            raise refused("invalid_token", "The token is unknown, expired or revoked.")
         return principal
     cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
     morsel = cookie.get(SESSION_COOKIE)
     principal = await principal_from_session(ctx, morsel.value if morsel else "")
     if principal is None:
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "unauthorized", "message": "Log in first, or pass {token} in the auth payload."}
-        )
+        raise refused("unauthorized", "Log in first, or pass {token} in the auth payload.")
     return principal
+
+
+def refused(code: str, message: str) -> Exception:
+    """A socket.io refusal: the client's connect_error gets `message` and `data: {code, message}`."""
+    from socketio.exceptions import ConnectionRefusedError as Refused
+
+    refusal: Exception = Refused(message, {"code": code, "message": message})
+    return refusal

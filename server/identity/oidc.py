@@ -8,11 +8,12 @@ required. Back-channel logout tokens are checked in full (OIDC Back-Channel Logo
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -42,7 +43,7 @@ class LoginFailed(Problem):
 class ProviderAccess(Protocol):
     """How the relying party talks to its provider: over HTTP, or in-process for the built-in one."""
 
-    async def get_json(self, url: str) -> dict[str, Any]: ...
+    async def get_json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]: ...
 
     async def post_form(self, url: str, form: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]: ...
 
@@ -51,8 +52,8 @@ class HttpAccess:
     def __init__(self) -> None:
         self.client = httpx.AsyncClient(timeout=10, follow_redirects=False)
 
-    async def get_json(self, url: str) -> dict[str, Any]:
-        response = await self.client.get(url, headers={"Accept": "application/json"})
+    async def get_json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        response = await self.client.get(url, headers={"Accept": "application/json", **(headers or {})})
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data
@@ -163,8 +164,6 @@ class RelyingParty:
         }
         headers: dict[str, str] = {}
         if self.config.client_secret:
-            import base64
-
             raw = f"{self.config.client_id}:{self.config.client_secret}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
         else:
@@ -178,7 +177,24 @@ class RelyingParty:
         if status != 200 or not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
             raise LoginFailed("token_refused", "The identity provider refused to redeem the login; log in again.")
         claims = await self.validate_id_token(body["id_token"], str(pending["nonce"]), body.get("access_token"))
+        if isinstance(body.get("access_token"), str):
+            claims = {**await self.userinfo(body["access_token"], str(claims["sub"])), **claims}
         return claims, body["id_token"]
+
+    async def userinfo(self, access_token: str, subject: str) -> dict[str, Any]:
+        """Profile claims (name, employeeHsaId) many providers keep out of the ID token; same `sub` only."""
+        endpoint = (await self.metadata()).get("userinfo_endpoint")
+        if not endpoint:
+            return {}
+        try:
+            info = await self.access.get_json(str(endpoint), {"Authorization": f"Bearer {access_token}"})
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return (
+            {key: info[key] for key in ("name", "email", "employeeHsaId", "title") if key in info}
+            if (info.get("sub") == subject)
+            else {}
+        )
 
     async def _verified(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Signature check with the provider's keys and the algorithm allow-list; (header, claims)."""
@@ -256,6 +272,3 @@ class RelyingParty:
         if id_token:
             params["id_token_hint"] = id_token
         return str(endpoint) + "?" + urlencode(params)
-
-
-LogoutHandler = Callable[[str], Awaitable[bool]]

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from auth import routes as idp_routes
-from auth.provider import Provider
 from server.core.context import AppContext
 from server.core.plugin import Plugin
-from server.identity import sessions, web_auth
+from server.identity import sessions
 from server.identity.cli import register_cli
 from server.identity.demo import seed_demo
 from server.identity.oidc import HttpAccess, RelyingParty, RpConfig
 from server.identity.principal import Principal
 from server.identity.routes import api
 from server.identity.socket import follow_changes
+
+if TYPE_CHECKING:  # the provider (authlib) loads only when the server starts, not for every CLI command
+    from auth.provider import Provider
 
 log = logging.getLogger("brygga.identity")
 
@@ -31,7 +32,13 @@ class BuiltinAccess:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    async def get_json(self, url: str) -> dict[str, Any]:
+    async def get_json(self, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        if url == self.provider.url("/userinfo"):
+            scheme, _, token = (headers or {}).get("Authorization", "").partition(" ")
+            info = await self.provider.userinfo(token) if scheme == "Bearer" else None
+            if info is None:
+                raise ValueError("userinfo refused")
+            return info
         if url == self.provider.url("/.well-known/openid-configuration"):
             return self.provider.discovery()
         if url == self.provider.url("/jwks"):
@@ -67,6 +74,9 @@ async def identity_services(ctx: AppContext) -> AsyncIterator[None]:
     async def resolve_session(ctx: AppContext, secret: str) -> Principal | None:
         async with ctx.db.transaction() as session:
             return await sessions.resolve(session, secret, ctx.clock(), timeouts)
+
+    from auth.provider import Provider
+    from server.identity import web_auth
 
     ctx.services["session_resolver"] = resolve_session
     provider = Provider(ctx)
@@ -105,6 +115,9 @@ async def identity_services(ctx: AppContext) -> AsyncIterator[None]:
 
 
 def setup_routes(app: web.Application) -> None:
+    from auth import routes as idp_routes
+    from server.identity import web_auth
+
     idp_routes.setup_routes(app)
     web_auth.setup_routes(app)
 

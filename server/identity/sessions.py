@@ -45,22 +45,24 @@ class Timeouts:
         return cls(timedelta(minutes=settings.session_idle_minutes), timedelta(hours=settings.session_absolute_hours))
 
 
-async def create_prelogin(session: AsyncSession, now: datetime, pending: dict[str, Any]) -> str:
+async def _insert(session: AsyncSession, now: datetime, lifetime: timedelta, **fields: Any) -> str:
+    """Store a new session row under the hash of a fresh secret; returns the secret (the cookie value)."""
     secret = new_secret()
-    session.add(
-        BrowserSession(
-            id_hash=hash_secret(secret),
-            user_id=None,
-            csrf_token=secrets.token_urlsafe(24),
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + PRELOGIN_TTL,
-            amr=[],
-            pending=pending,
-        )
+    row = BrowserSession(
+        id_hash=hash_secret(secret),
+        csrf_token=secrets.token_urlsafe(24),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        **{"amr": [], "pending": {}, **fields},
     )
+    session.add(row)
     await session.flush()
     return secret
+
+
+async def create_prelogin(session: AsyncSession, now: datetime, pending: dict[str, Any]) -> str:
+    return await _insert(session, now, PRELOGIN_TTL, user_id=None, pending=pending)
 
 
 async def take_prelogin(session: AsyncSession, secret: str, now: datetime) -> dict[str, Any] | None:
@@ -90,26 +92,18 @@ async def create_login_session(
     id_token: str | None,
     user_agent: str | None,
 ) -> str:
-    secret = new_secret()
-    session.add(
-        BrowserSession(
-            id_hash=hash_secret(secret),
-            user_id=user_id,
-            csrf_token=secrets.token_urlsafe(24),
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + timeouts.absolute,
-            issuer=issuer,
-            idp_sid=idp_sid,
-            acr=acr,
-            amr=amr,
-            id_token=id_token,
-            pending={},
-            user_agent=(user_agent or "")[:300] or None,
-        )
+    return await _insert(
+        session,
+        now,
+        timeouts.absolute,
+        user_id=user_id,
+        issuer=issuer,
+        idp_sid=idp_sid,
+        acr=acr,
+        amr=amr,
+        id_token=id_token,
+        user_agent=(user_agent or "")[:300] or None,
     )
-    await session.flush()
-    return secret
 
 
 def session_is_live(row: BrowserSession, now: datetime, timeouts: Timeouts) -> bool:

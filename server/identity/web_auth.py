@@ -6,6 +6,8 @@ These are redirects and form posts, not JSON API operations, so they are plain a
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 from aiohttp import web
@@ -14,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from server.audit.service import record
 from server.core.context import AppContext, ctx_of
 from server.core.errors import Problem
-from server.identity import service, sessions
+from server.core.realtime import Connections
+from server.identity import service, sessions, store
 from server.identity.authn import SESSION_COOKIE
 from server.identity.models import LogoutTokenSeen
 from server.identity.oidc import RelyingParty
@@ -119,8 +122,6 @@ async def handle_logout_token(ctx: AppContext, token: str) -> bool:
     """Validate a back-channel logout token, refuse replays, end the sessions and drop their sockets."""
     rp = rp_of(ctx)
     claims = await rp.validate_logout_token(token)
-    from datetime import UTC, datetime, timedelta
-
     expires = datetime.fromtimestamp(float(claims.get("exp") or claims["iat"]), UTC) + timedelta(minutes=10)
     try:
         async with ctx.db.transaction() as session:
@@ -128,8 +129,6 @@ async def handle_logout_token(ctx: AppContext, token: str) -> bool:
             await session.flush()
             user_id = None
             if claims.get("sub"):
-                from server.identity import store
-
                 user = await store.get_user_by_subject(session, user_issuer(ctx, rp.issuer), str(claims["sub"]))
                 if user is None and not claims.get("sid"):
                     return True  # nobody here to log out
@@ -148,13 +147,11 @@ async def handle_logout_token(ctx: AppContext, token: str) -> bool:
     return True
 
 
-async def disconnect_user_sessions(ctx: AppContext, user_id: object) -> None:
+async def disconnect_user_sessions(ctx: AppContext, user_id: uuid.UUID) -> None:
     """Drop this node's sockets of `user_id` whose browser session no longer exists."""
-    from server.core.realtime import Connections
-
     connections: Connections = ctx.services["connections"]
     async with ctx.db.transaction() as session:
-        for sid in connections.of_user(user_id):  # type: ignore[arg-type]
+        for sid in connections.of_user(user_id):
             principal = connections.by_sid.get(sid)
             if principal is None or principal.session_id is None:
                 continue

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from yarl import URL
 
 from tests.identity.helpers import (
@@ -15,15 +14,6 @@ from tests.identity.helpers import (
     login_with_provider_session,
     start_live,
 )
-
-
-@pytest.fixture
-async def live(tmp_path):
-    instance = await start_live(tmp_path / "data")
-    try:
-        yield instance
-    finally:
-        await instance.client.close()
 
 
 async def test_login_sets_a_safe_session_cookie_and_session_api_gives_csrf(live):
