@@ -509,9 +509,9 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
                     }
                 )
         async with ctx.db.transaction() as session:
-            await session.execute(insert(Unit), units)
-            await session.execute(insert(ContactRoute), routes)
-            await session.execute(insert(TimeSpan), spans)
+            await session.execute(insert(Unit.__table__), units)
+            await session.execute(insert(ContactRoute.__table__), routes)
+            await session.execute(insert(TimeSpan.__table__), spans)
         written += len(units)
         if progress:
             progress(f"generated {written} of {count} units")

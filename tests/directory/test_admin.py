@@ -13,7 +13,8 @@ from tests.directory.conftest import HT_NACKA, VC_NACKA, unit_id
 
 async def create_org(client, admin) -> dict:
     response = await client.post(
-        "/api/v1/organisations", json={"name": "Vårdbolaget Exempel AB", "kind": "private", "org_number": "5560000002"},
+        "/api/v1/organisations",
+        json={"name": "Vårdbolaget Exempel AB", "kind": "private", "org_number": "5560000002"},
         headers=admin,
     )
     return response
@@ -24,7 +25,8 @@ async def test_org_number_luhn_and_hsa_id_are_validated(client, admin):
     assert bad.status == 422
     assert "Luhn" in (await bad.json())["detail"]
     good = await client.post(
-        "/api/v1/organisations", json={"name": "Vårdbolaget Exempel AB", "kind": "private", "org_number": "556000-0001"},
+        "/api/v1/organisations",
+        json={"name": "Vårdbolaget Exempel AB", "kind": "private", "org_number": "556000-0001"},
         headers=admin,
     )
     assert good.status == 201, await good.text()
@@ -40,10 +42,21 @@ async def test_org_number_luhn_and_hsa_id_are_validated(client, admin):
         assert response.status == 422, hsa_id
     ok = await client.post(
         "/api/v1/units",
-        json={"organisation_id": org["id"], "name": "Enhet", "unit_type": "ward", "hsa_id": "SE5560000001-A1",
-              "address": {"street": "Gatan 1", "postal_code": "118 83", "town": "Stockholm"},
-              "routes": [{"channel": "phone", "label": "Exp", "value": "+46 8 123 456 78",
-                          "hours": [{"from_day": 1, "to_day": 5, "from_time": "08:00", "to_time": "16:00"}]}]},
+        json={
+            "organisation_id": org["id"],
+            "name": "Enhet",
+            "unit_type": "ward",
+            "hsa_id": "SE5560000001-A1",
+            "address": {"street": "Gatan 1", "postal_code": "118 83", "town": "Stockholm"},
+            "routes": [
+                {
+                    "channel": "phone",
+                    "label": "Exp",
+                    "value": "+46 8 123 456 78",
+                    "hours": [{"from_day": 1, "to_day": 5, "from_time": "08:00", "to_time": "16:00"}],
+                }
+            ],
+        },
         headers=admin,
     )
     assert ok.status == 201, await ok.text()
@@ -58,8 +71,9 @@ async def test_two_concurrent_edits_second_gets_412_and_nothing_is_lost(client, 
     etag = loaded.headers["ETag"]
     first, second = await asyncio.gather(
         client.patch(f"/api/v1/units/{unit}", json={"description": "Ingång C"}, headers={**admin, "If-Match": etag}),
-        client.patch(f"/api/v1/units/{unit}", json={"aliases": ["VC Nacka", "Nacka VC"]},
-                     headers={**admin, "If-Match": etag}),
+        client.patch(
+            f"/api/v1/units/{unit}", json={"aliases": ["VC Nacka", "Nacka VC"]}, headers={**admin, "If-Match": etag}
+        ),
     )
     statuses = sorted([first.status, second.status])
     assert statuses == [200, 412], [await first.text(), await second.text()]
@@ -84,9 +98,17 @@ async def test_two_concurrent_edits_second_gets_412_and_nothing_is_lost(client, 
     assert history["versions"][1]["operation"] == "update"
     assert set(history["versions"][1]["diff"]) <= {"description", "aliases"}
     async with ctx.db.transaction() as session:
-        audits = (await session.execute(
-            select(AuditEvent).where(AuditEvent.action == "directory.unit.update", AuditEvent.object_id == str(unit))
-        )).scalars().all()
+        audits = (
+            (
+                await session.execute(
+                    select(AuditEvent).where(
+                        AuditEvent.action == "directory.unit.update", AuditEvent.object_id == str(unit)
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(audits) == 2
     assert all(event.details["diff"] and event.actor_user_id for event in audits)
 
@@ -105,14 +127,21 @@ async def test_routes_edit_and_delete_with_history(client, demo, admin):
     unit = await unit_id(demo, HT_NACKA)
     created = await client.post(
         f"/api/v1/units/{unit}/routes",
-        json={"purpose": "on_call", "channel": "phone", "label": "Nattpatrull", "value": "08-123 456 00",
-              "hours": [{"from_day": 1, "to_day": 7, "from_time": "22:00", "to_time": "07:00"}]},
+        json={
+            "purpose": "on_call",
+            "channel": "phone",
+            "label": "Nattpatrull",
+            "value": "08-123 456 00",
+            "hours": [{"from_day": 1, "to_day": 7, "from_time": "22:00", "to_time": "07:00"}],
+        },
         headers=admin,
     )
     assert created.status == 201, await created.text()
     route = await created.json()
     bad_phone = await client.patch(
-        f"/api/v1/routes/{route['id']}", json={"value": "ring oss"}, headers={**admin, "If-Match": created.headers["ETag"]}
+        f"/api/v1/routes/{route['id']}",
+        json={"value": "ring oss"},
+        headers={**admin, "If-Match": created.headers["ETag"]},
     )
     assert bad_phone.status == 422
     changed = await client.patch(
@@ -120,7 +149,9 @@ async def test_routes_edit_and_delete_with_history(client, demo, admin):
     )
     assert changed.status == 200, await changed.text()
     assert (await changed.json())["hours"] == []
-    removed = await client.delete(f"/api/v1/routes/{route['id']}", headers={**admin, "If-Match": changed.headers["ETag"]})
+    removed = await client.delete(
+        f"/api/v1/routes/{route['id']}", headers={**admin, "If-Match": changed.headers["ETag"]}
+    )
     assert removed.status == 204
     assert (await client.get(f"/api/v1/routes/{route['id']}", headers=admin)).status == 404
     history = await (await client.get(f"/api/v1/routes/{route['id']}/history", headers=admin)).json()
@@ -135,7 +166,9 @@ async def test_only_admins_and_own_unit_admins_may_edit(client, demo, actors):
     headers = bearer(token)
     own = await client.get(f"/api/v1/units/{home_care}", headers=headers)
     ok = await client.patch(
-        f"/api/v1/units/{home_care}", json={"description": "Ny entré"}, headers={**headers, "If-Match": own.headers["ETag"]}
+        f"/api/v1/units/{home_care}",
+        json={"description": "Ny entré"},
+        headers={**headers, "If-Match": own.headers["ETag"]},
     )
     assert ok.status == 200
     other = await client.patch(
@@ -153,8 +186,13 @@ async def test_endpoints_affiliations_and_change_feed(client, demo, admin):
     home_care = await unit_id(demo, HT_NACKA)
     endpoint = await client.post(
         "/api/v1/endpoints",
-        json={"unit_id": str(ward), "name": "Avd 52 inkorg", "connection_type": "brygga-secure-message",
-              "address": "https://brygga.example/units/av52", "payload_types": ["brygga-message"]},
+        json={
+            "unit_id": str(ward),
+            "name": "Avd 52 inkorg",
+            "connection_type": "brygga-secure-message",
+            "address": "https://brygga.example/units/av52",
+            "payload_types": ["brygga-message"],
+        },
         headers=admin,
     )
     assert endpoint.status == 201, await endpoint.text()
@@ -166,9 +204,12 @@ async def test_endpoints_affiliations_and_change_feed(client, demo, admin):
     assert affiliation.status == 201, await affiliation.text()
     listed = await (await client.get("/api/v1/affiliations", params={"party": str(home_care)}, headers=admin)).json()
     assert len(listed["items"]) == 1
-    feed = await (await client.get("/api/v1/directory/changes", params={"since": 0, "limit": 5000}, headers=admin)).json()
+    feed = await (
+        await client.get("/api/v1/directory/changes", params={"since": 0, "limit": 5000}, headers=admin)
+    ).json()
     kinds = {item["resource_type"] for item in feed["items"]}
     assert {"organisation", "unit", "route", "endpoint", "affiliation"} <= kinds
-    later = await (await client.get("/api/v1/directory/changes", params={"since": feed["next_since"]},
-                                    headers=admin)).json()
+    later = await (
+        await client.get("/api/v1/directory/changes", params={"since": feed["next_since"]}, headers=admin)
+    ).json()
     assert later["items"] == []
