@@ -149,8 +149,12 @@ class DirectoryVersion(Base):
 def search_columns(
     unit_id: uuid.UUID, name: str, aliases: list[str] | None, town: str | None, hsa_id: str | None
 ) -> dict[str, Any]:
-    """The folded search columns of a unit: name, name + aliases + town + HSA-id, and the FTS rowid."""
-    parts = [name, *(aliases or []), town or "", hsa_id or ""]
+    """The folded search columns of a unit: name, name + aliases + town, and the FTS rowid.
+
+    HSA-ids are not tokenised (they would flood the typo vocabulary); search matches them on the
+    unique `units.hsa_id` index instead.
+    """
+    parts = [name, *(aliases or []), town or ""]
     return {
         "search_name": fold(name)[:200],
         "search_text": fold(" ".join(parts))[:2000],
