@@ -23,17 +23,18 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from server.audit.service import record
 from server.core.context import AppContext
 from server.core.models import Organisation, Unit
 from server.directory import schemas as s
 from server.directory import service as svc
-from server.directory.models import ContactRoute, TimeSpan
+from server.directory.models import ContactRoute, DirectoryVersion, TimeSpan, search_columns
 from server.directory.search import Vocabulary
 from server.identity.principal import Principal
 
@@ -63,6 +64,7 @@ CSV_COLUMNS = [
     "route_hours",
 ]
 PROGRESS_EVERY = 1000
+BULK = 2000  # rows per executemany
 
 
 class RowError(BaseModel):
@@ -449,35 +451,55 @@ async def _apply(
     report: ImportReport,
     progress: Progress | None,
 ) -> None:
+    """Write everything in the caller's transaction; new rows go in with bulk (executemany) inserts."""
     now = datetime.now(UTC)
     actor_id = actor.user_id if actor else None
-    versions: list[tuple[str, Any, str, dict[str, Any], dict[str, Any]]] = []
+    versions: list[dict[str, Any]] = []
 
     for _line, org_data in parsed.organisations:
         org = orgs.get(org_data.org_number)
         if org is None:
-            org = Organisation(id=uuid.uuid4(), version=1, source="import", updated_by=actor_id, **org_data.model_dump())
+            org = Organisation(
+                id=uuid.uuid4(),
+                version=1,
+                source="import",
+                updated_by=actor_id,
+                created_at=now,
+                updated_at=now,
+                **org_data.model_dump(),
+            )
             session.add(org)
             orgs[org_data.org_number] = org
             report.organisations_created += 1
-            versions.append(("organisation", org, "create", {}, {}))
+            versions.append(svc.version_row(actor, "organisation", org.id, 1, "create", {}, svc.snapshot(org), now))
         else:
             before = svc.snapshot(org)
             for key, value in org_data.model_dump().items():
                 setattr(org, key, value)
-            if svc.snapshot(org) != before:
+            after = svc.snapshot(org)
+            if after != before:
                 org.version += 1
                 report.organisations_updated += 1
-                versions.append(("organisation", org, "update", before, {}))
+                versions.append(
+                    svc.version_row(actor, "organisation", org.id, org.version, "update", before, after, now)
+                )
     await session.flush()
 
-    pending_parents: list[tuple[Unit, str]] = []
-    by_hsa: dict[str, Unit] = dict(existing)
+    ids = {
+        data.hsa_id: existing[data.hsa_id].id if data.hsa_id in existing else uuid.uuid4() for _l, data in parsed.units
+    }
+    parents = [data.parent_hsa_id for _l, data in parsed.units if data.parent_hsa_id and data.parent_hsa_id not in ids]
+    if parents:
+        rows = await session.execute(select(Unit.hsa_id, Unit.id).where(Unit.hsa_id.in_(parents)))
+        ids.update({hsa_id: unit_id for hsa_id, unit_id in rows.all() if hsa_id})
+    new_units: list[dict[str, Any]] = []
     replaced: list[uuid.UUID] = []
     for index, (_line, data) in enumerate(parsed.units, start=1):
         address = data.address or s.Address()
-        values = {
+        unit_id = ids[data.hsa_id]
+        values: dict[str, Any] = {
             "organisation_id": orgs[data.organisation_number].id,
+            "parent_id": ids[data.parent_hsa_id] if data.parent_hsa_id else None,
             "name": data.name,
             "unit_type": data.unit_type,
             "hsa_id": data.hsa_id,
@@ -493,10 +515,22 @@ async def _apply(
         }
         unit = existing.get(data.hsa_id)
         if unit is None:
-            unit = Unit(id=uuid.uuid4(), version=1, source="import", updated_by=actor_id, **values)
-            session.add(unit)
+            row = {
+                "id": unit_id,
+                "version": 1,
+                "source": "import",
+                "updated_by": actor_id,
+                "created_at": now,
+                "updated_at": now,
+                "deleted_at": None,
+                **values,
+                **search_columns(unit_id, data.name, data.aliases, address.town, data.hsa_id),
+            }
+            new_units.append(row)
             report.units_created += 1
-            versions.append(("unit", unit, "create", {}, {}))
+            versions.append(
+                svc.version_row(actor, "unit", unit_id, 1, "create", {}, svc.unit_snapshot(SimpleNamespace(**row)), now)
+            )
         else:
             before = svc.snapshot(unit)
             for key, value in values.items():
@@ -505,15 +539,14 @@ async def _apply(
             unit.version += 1
             unit.updated_by = actor_id
             report.units_updated += 1
-            versions.append(("unit", unit, "update", before, {}))
+            versions.append(
+                svc.version_row(actor, "unit", unit.id, unit.version, "update", before, svc.snapshot(unit), now)
+            )
             replaced.append(unit.id)
-        by_hsa[data.hsa_id] = unit
-        if data.parent_hsa_id:
-            pending_parents.append((unit, data.parent_hsa_id))
         if progress and index % PROGRESS_EVERY == 0:
             progress(f"wrote {index} of {len(parsed.units)} units")
-        if index % 2000 == 0:
-            await session.flush()
+    for chunk in range(0, len(new_units), BULK):
+        await session.execute(insert(Unit.__table__), new_units[chunk : chunk + BULK])
     await session.flush()
 
     if replaced:
@@ -526,37 +559,40 @@ async def _apply(
             before = svc.snapshot(route)
             route.deleted_at = now
             route.version += 1
-            versions.append(("route", route, "delete", before, {}))
-    for unit, parent_hsa_id in pending_parents:
-        parent = by_hsa.get(parent_hsa_id)
-        if parent is None:
-            parent = (await session.execute(select(Unit).where(Unit.hsa_id == parent_hsa_id))).scalar_one()
-        unit.parent_id = parent.id
-    for _line, data in parsed.units:
-        unit = by_hsa[data.hsa_id]
-        for route_in in data.routes:
-            route = ContactRoute(
-                id=uuid.uuid4(),
-                unit_id=unit.id,
-                version=1,
-                updated_by=actor_id,
-                **route_in.model_dump(exclude={"hours"}),
+            versions.append(
+                svc.version_row(actor, "route", route.id, route.version, "delete", before, svc.snapshot(route), now)
             )
-            route.hours = [
-                TimeSpan(id=uuid.uuid4(), position=position, **span.model_dump())
+        await session.flush()
+
+    routes: list[dict[str, Any]] = []
+    spans: list[dict[str, Any]] = []
+    for _line, data in parsed.units:
+        for route_in in data.routes:
+            route_id = uuid.uuid4()
+            route_row = {
+                "id": route_id,
+                "unit_id": ids[data.hsa_id],
+                "version": 1,
+                "updated_by": actor_id,
+                "created_at": now,
+                "updated_at": now,
+                "deleted_at": None,
+                **route_in.model_dump(exclude={"hours"}),
+            }
+            span_rows = [
+                {"id": uuid.uuid4(), "route_id": route_id, "position": position, **span.model_dump()}
                 for position, span in enumerate(route_in.hours)
             ]
-            session.add(route)
+            routes.append(route_row)
+            spans.extend(span_rows)
+            snap = svc.route_snapshot(SimpleNamespace(**route_row, hours=[SimpleNamespace(**x) for x in span_rows]))
+            versions.append(svc.version_row(actor, "route", route_id, 1, "create", {}, snap, now))
             report.routes_written += 1
-            versions.append(("route", route, "create", {}, {}))
-    await session.flush()
     if progress:
-        progress(f"recording {len(versions)} versions")
-    for resource_type, obj, operation, before, _after in versions:
-        await svc.record_version(
-            session, actor, resource_type, obj, operation, before, svc.snapshot(obj), at=now, audit=False
-        )
-    await session.flush()
+        progress(f"writing {len(routes)} routes and {len(versions)} history entries")
+    for model, rows in ((ContactRoute, routes), (TimeSpan, spans), (DirectoryVersion, versions)):
+        for chunk in range(0, len(rows), BULK):
+            await session.execute(insert(model.__table__), rows[chunk : chunk + BULK])
 
 
 # --------------------------------------------------------------------------------------------- export

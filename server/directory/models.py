@@ -146,15 +146,27 @@ class DirectoryVersion(Base):
     diff: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+def search_columns(
+    unit_id: uuid.UUID, name: str, aliases: list[str] | None, town: str | None, hsa_id: str | None
+) -> dict[str, Any]:
+    """The folded search columns of a unit: name, name + aliases + town, and the FTS rowid.
+
+    HSA-ids are not tokenised (they would flood the typo vocabulary); search matches them on the
+    unique `units.hsa_id` index instead.
+    """
+    parts = [name, *(aliases or []), town or ""]
+    return {
+        "search_name": fold(name)[:200],
+        "search_text": fold(" ".join(parts))[:2000],
+        "search_key": search_key(unit_id.int),
+    }
+
+
 def unit_search_fields(unit: Unit) -> None:
-    """Derive the folded search columns from a unit's names, town and HSA-id."""
-    unit.search_name = fold(unit.name)[:200]
-    parts = [unit.name, *(unit.aliases or []), unit.town or "", unit.hsa_id or ""]
-    unit.search_text = fold(" ".join(parts))[:2000]
-    if unit.search_key is None:
-        if unit.id is None:
-            unit.id = new_id()
-        unit.search_key = search_key(unit.id.int)
+    if unit.id is None:
+        unit.id = new_id()
+    for key, value in search_columns(unit.id, unit.name, unit.aliases, unit.town, unit.hsa_id).items():
+        setattr(unit, key, value)
 
 
 @event.listens_for(Unit, "before_insert")

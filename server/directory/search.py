@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,7 +34,10 @@ from server.core.models import Unit
 from server.directory.text import fold
 
 MAX_RANKED = 1000
-VOCAB_TTL = 30.0  # seconds a process keeps the typo-correction vocabulary
+HSA_LIKE = re.compile(r"^SE\d{4,}", re.IGNORECASE)
+SORT_CAP = 200  # FTS hits up to this many are sorted by name; more keep index order
+FUZZY_SIMILARITY = 0.7  # PostgreSQL word_similarity needed for a fuzzy hit
+VOCAB_TTL = 300.0  # seconds a process keeps the typo-correction vocabulary (writes here reset it)
 
 
 @dataclass
@@ -106,13 +110,27 @@ async def ranked(session: AsyncSession, q: str, filters: Filters, position: dict
     if offset >= MAX_RANKED:
         return Batch([], exhausted=True)
     need = min(offset + size, MAX_RANKED)
-    if session.get_bind().dialect.name == "postgresql":
-        ranking, corrected = await _ranked_postgresql(session, folded, filters, need)
-    else:
-        ranking, corrected = await _ranked_sqlite(session, folded, filters, need)
-    window = ranking[offset : offset + size]
+    ranking = Ranking(need)
+    corrected: str | None = None
+    raw = q.strip()
+    if HSA_LIKE.match(raw):  # HSA-ids match on their unique index: exact, then prefix
+        rows = await session.execute(
+            select(Unit.id, Unit.hsa_id)
+            .where(Unit.hsa_id >= raw, Unit.hsa_id < raw + "\uffff", *_filter_clauses(filters))
+            .order_by(Unit.hsa_id)
+            .limit(need)
+        )
+        found = rows.all()
+        ranking.add([unit_id for unit_id, hsa_id in found if hsa_id == raw], "exact")
+        ranking.add([unit_id for unit_id, _hsa_id in found], "prefix")
+    if not ranking.full:
+        if session.get_bind().dialect.name == "postgresql":
+            await _ranked_postgresql(session, folded, filters, ranking)
+        else:
+            corrected = await _ranked_sqlite(session, folded, filters, ranking)
+    window = ranking.hits[offset : offset + size]
     hits = [Hit(unit_id, match, {"o": offset + index + 1}) for index, (unit_id, match) in enumerate(window)]
-    return Batch(hits, exhausted=len(ranking) < need or need >= MAX_RANKED, corrected=corrected)
+    return Batch(hits, exhausted=len(ranking.hits) < need or need >= MAX_RANKED, corrected=corrected)
 
 
 # --------------------------------------------------------------------------------------------- SQLite
@@ -125,57 +143,75 @@ def _fts_query(words: Sequence[str]) -> str:
     return " ".join(f'"{word}"*' for word in words)
 
 
-async def _fts(session: AsyncSession, words: Sequence[str], filters: Filters, limit: int) -> list[uuid.UUID]:
-    clauses = _filter_clauses(filters)
+async def _fts(session: AsyncSession, match: str, filters: Filters, limit: int) -> list[uuid.UUID]:
+    """Units matching an FTS5 expression. Small result sets are sorted by name; large ones keep index order.
+
+    No bm25 ORDER BY: scoring every match of a broad prefix ("vard*" hits ~15% of units) costs hundreds of
+    milliseconds at 100k units, while index order with a LIMIT stops early. The order is deterministic, so
+    offsets in cursors stay valid.
+    """
+    fetch = max(limit, SORT_CAP)
     query = (
-        select(Unit.id)
+        select(Unit.id, Unit.search_name)
         .select_from(FTS)
         .join(Unit, Unit.search_key == FTS.c.rowid)
-        .where(text("unit_search MATCH :match"), *clauses)
-        .order_by(text("bm25(unit_search, 10.0, 1.0)"), Unit.search_name)
-        .limit(limit)
+        .where(text("unit_search MATCH :match"), *_filter_clauses(filters))
+        .limit(fetch)
     )
-    rows = await session.execute(query, {"match": _fts_query(words)})
-    return [row[0] for row in rows]
+    rows = list((await session.execute(query, {"match": match})).all())
+    if len(rows) < fetch:
+        rows.sort(key=lambda row: (row[1], row[0]))
+    return [row[0] for row in rows[:limit]]
 
 
-async def _ranked_sqlite(
-    session: AsyncSession, folded: str, filters: Filters, need: int
-) -> tuple[list[tuple[uuid.UUID, str]], str | None]:
-    seen: set[uuid.UUID] = set()
-    ranking: list[tuple[uuid.UUID, str]] = []
+class Ranking:
+    """Hits in tier order, each unit once."""
 
-    def add(unit_id: uuid.UUID, match: str) -> None:
-        if unit_id not in seen:
-            seen.add(unit_id)
-            ranking.append((unit_id, match))
+    def __init__(self, need: int) -> None:
+        self.need = need
+        self.hits: list[tuple[uuid.UUID, str]] = []
+        self.seen: set[uuid.UUID] = set()
 
+    def add(self, unit_ids: Sequence[uuid.UUID], match: str) -> None:
+        for unit_id in unit_ids:
+            if unit_id not in self.seen:
+                self.seen.add(unit_id)
+                self.hits.append((unit_id, match))
+
+    @property
+    def full(self) -> bool:
+        return len(self.hits) >= self.need
+
+
+async def _words(session: AsyncSession, words: Sequence[str], filters: Filters, ranking: Ranking, match: str) -> None:
+    """Every word a prefix of a word of the name first, then of the name, aliases or town."""
+    ranking.add(await _fts(session, " AND ".join(f'name : "{w}"*' for w in words), filters, ranking.need), match)
+    if not ranking.full:
+        ranking.add(await _fts(session, _fts_query(words), filters, ranking.need), match)
+
+
+async def _ranked_sqlite(session: AsyncSession, folded: str, filters: Filters, ranking: Ranking) -> str | None:
     rows = await session.execute(
         select(Unit.id, Unit.search_name)
         .where(Unit.search_name >= folded, Unit.search_name < folded + "\uffff", *_filter_clauses(filters))
         .order_by(Unit.search_name, Unit.id)
-        .limit(need)
+        .limit(ranking.need)
     )
     prefix_rows = rows.all()
-    for unit_id, name in prefix_rows:
-        if name == folded:
-            add(unit_id, "exact")
-    for unit_id, _name in prefix_rows:
-        add(unit_id, "prefix")
-    if len(ranking) >= need:
-        return ranking, None
+    ranking.add([unit_id for unit_id, name in prefix_rows if name == folded], "exact")
+    ranking.add([unit_id for unit_id, _name in prefix_rows], "prefix")
     words = folded.split()
-    for unit_id in await _fts(session, words, filters, need):
-        add(unit_id, "words")
-    if len(ranking) >= need:
-        return ranking, None
+    if ranking.full:
+        return None
+    await _words(session, words, filters, ranking, "words")
+    if ranking.full:
+        return None
     vocabulary = await Vocabulary.get(session)
     corrected = vocabulary.correct(words)
     if corrected is None:
-        return ranking, None
-    for unit_id in await _fts(session, corrected, filters, need):
-        add(unit_id, "fuzzy")
-    return ranking, " ".join(corrected)
+        return None
+    await _words(session, corrected, filters, ranking, "fuzzy")
+    return " ".join(corrected)
 
 
 @dataclass
@@ -198,8 +234,9 @@ class Vocabulary:
         cached = cls._cache
         if cached is not None and time.monotonic() - cached.loaded < VOCAB_TTL:
             return cached
-        rows = (await session.execute(text("SELECT term, doc FROM unit_search_vocab"))).all()
-        docs = {str(term): int(doc) for term, doc in rows}
+        # Terms starting with a letter (digits sort first and are never corrected), letters only.
+        rows = (await session.execute(text("SELECT term, doc FROM unit_search_vocab WHERE term >= 'a'"))).all()
+        docs = {str(term): int(doc) for term, doc in rows if str(term).isalpha()}
         vocabulary = cls(terms=sorted(docs), docs=docs, loaded=time.monotonic())
         for term in vocabulary.terms:
             vocabulary.by_initial.setdefault(term[:1], []).append(term)
@@ -252,15 +289,13 @@ class Vocabulary:
 # --------------------------------------------------------------------------------------------- PostgreSQL
 
 
-async def _ranked_postgresql(
-    session: AsyncSession, folded: str, filters: Filters, need: int
-) -> tuple[list[tuple[uuid.UUID, str]], str | None]:
+async def _ranked_postgresql(session: AsyncSession, folded: str, filters: Filters, ranking: Ranking) -> None:
     words = folded.split()
-    params: dict[str, Any] = {"f": folded, "fp": folded + "%", "need": need}
+    params: dict[str, Any] = {"f": folded, "fp": folded + "%", "need": ranking.need, "min": FUZZY_SIMILARITY}
     word_clauses = []
     for index, word in enumerate(words):
-        params[f"w{index}"] = f"%{word}%"
-        word_clauses.append(f"search_text LIKE unaccent(:w{index})")
+        params[f"w{index}"] = f"% {word}%"
+        word_clauses.append(f"(' ' || search_text) LIKE unaccent(:w{index})")
     all_words = " AND ".join(word_clauses)
     where = ["deleted_at IS NULL"]
     if not filters.include_inactive:
@@ -274,18 +309,25 @@ async def _ranked_postgresql(
     if filters.organisation:
         where.append("organisation_id = :organisation")
         params["organisation"] = filters.organisation
-    sql = f"""
-        SELECT id,
-               CASE WHEN search_name = unaccent(:f) THEN 0
-                    WHEN search_name LIKE unaccent(:fp) THEN 1
-                    WHEN {all_words} THEN 2 ELSE 3 END AS tier,
-               word_similarity(unaccent(:f), search_text) AS similarity
+    conditions = " AND ".join(where)
+    direct = f"""
+        SELECT id, CASE WHEN search_name = unaccent(:f) THEN 0 WHEN search_name LIKE unaccent(:fp) THEN 1 ELSE 2 END
         FROM units
-        WHERE {" AND ".join(where)}
-          AND (search_name LIKE unaccent(:fp) OR ({all_words}) OR unaccent(:f) <% search_text)
-        ORDER BY tier, similarity DESC, search_name, id
+        WHERE {conditions} AND (search_name LIKE unaccent(:fp) OR ({all_words}))
+        ORDER BY 2, search_name, id
         LIMIT :need
     """  # noqa: S608 - only bind parameters and fixed fragments are interpolated
-    rows = (await session.execute(text(sql), params)).all()
-    names = {0: "exact", 1: "prefix", 2: "words", 3: "fuzzy"}
-    return [(row[0], names[int(row[1])]) for row in rows], None
+    names = {0: "exact", 1: "prefix", 2: "words"}
+    for row in (await session.execute(text(direct), params)).all():
+        ranking.add([row[0]], names[int(row[1])])
+    if ranking.full:
+        return
+    fuzzy = f"""
+        SELECT id FROM units
+        WHERE {conditions} AND unaccent(:f) <% search_text AND word_similarity(unaccent(:f), search_text) >= :min
+          AND NOT (search_name LIKE unaccent(:fp) OR ({all_words}))
+        ORDER BY word_similarity(unaccent(:f), search_text) DESC, search_name, id
+        LIMIT :need
+    """  # noqa: S608 - only bind parameters and fixed fragments are interpolated
+    rows = (await session.execute(text(fuzzy), params)).all()
+    ranking.add([row[0] for row in rows], "fuzzy")

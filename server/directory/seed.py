@@ -17,9 +17,9 @@ from sqlalchemy import insert, select
 from server.core.context import AppContext
 from server.core.models import Organisation, Unit
 from server.directory import importer
-from server.directory.models import ContactRoute, TimeSpan
+from server.directory.models import ContactRoute, TimeSpan, search_columns
 from server.directory.search import Vocabulary
-from server.directory.text import MUNICIPALITIES, fold, luhn_complete, search_key
+from server.directory.text import MUNICIPALITIES, fold, luhn_complete
 
 REGION_NUMBER = "2321000016"
 REGION_PREFIX = f"SE{REGION_NUMBER}-"
@@ -429,7 +429,6 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
             name = pattern.format(n=rng.randint(1, 99), place=place) + f" {serial}"
             unit_id = uuid.uuid4()
             hsa_id = f"SE{org.org_number}-G{serial}"
-            folded = fold(name)
             units.append(
                 {
                     "id": unit_id,
@@ -450,9 +449,7 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
                     "description": None,
                     "valid_from": None,
                     "valid_to": None,
-                    "search_name": folded,
-                    "search_text": fold(f"{name} {MUNICIPALITIES[code]} {hsa_id}"),
-                    "search_key": search_key(unit_id.int),
+                    **search_columns(unit_id, name, [], MUNICIPALITIES[code], hsa_id),
                     "source": "generated",
                     "updated_by": None,
                     "deleted_at": None,
@@ -509,9 +506,9 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
                     }
                 )
         async with ctx.db.transaction() as session:
-            await session.execute(insert(Unit), units)
-            await session.execute(insert(ContactRoute), routes)
-            await session.execute(insert(TimeSpan), spans)
+            await session.execute(insert(Unit.__table__), units)
+            await session.execute(insert(ContactRoute.__table__), routes)
+            await session.execute(insert(TimeSpan.__table__), spans)
         written += len(units)
         if progress:
             progress(f"generated {written} of {count} units")

@@ -83,7 +83,7 @@ def to_span(span: TimeSpan | s.TimeSpanIn | s.TimeSpanOut) -> hrs.Span:
     )
 
 
-def route_out(route: ContactRoute) -> s.RouteOut:
+def route_out(route: Any) -> s.RouteOut:
     return s.RouteOut(
         id=route.id,
         unit_id=route.unit_id,
@@ -130,7 +130,7 @@ def unit_out(unit: Unit, org: Organisation, routes: Sequence[ContactRoute], clos
     )
 
 
-def unit_snapshot(unit: Unit, closures: Sequence[Closure] = ()) -> dict[str, Any]:
+def unit_snapshot(unit: Any, closures: Sequence[Closure] = ()) -> dict[str, Any]:
     return {
         "id": str(unit.id),
         "organisation_id": str(unit.organisation_id),
@@ -157,10 +157,7 @@ def snapshot(obj: Any, closures: Sequence[Closure] = ()) -> dict[str, Any]:
     if isinstance(obj, Organisation):
         data = organisation_out(obj).model_dump(mode="json")
     elif isinstance(obj, ContactRoute):
-        data = route_out(obj).model_dump(mode="json")
-        data["closures"] = [
-            s.ClosureOut.model_validate(closure, from_attributes=True).model_dump(mode="json") for closure in closures
-        ]
+        return route_snapshot(obj, closures)
     elif isinstance(obj, Endpoint):
         data = s.EndpointOut.model_validate(obj, from_attributes=True).model_dump(mode="json")
     else:
@@ -168,6 +165,40 @@ def snapshot(obj: Any, closures: Sequence[Closure] = ()) -> dict[str, Any]:
     for volatile in ("version", "updated_at"):
         data.pop(volatile, None)
     return data
+
+
+def route_snapshot(route: Any, closures: Sequence[Closure] = ()) -> dict[str, Any]:
+    """Snapshot of a route (an ORM object or anything with the same attributes, e.g. during bulk import)."""
+    data = route_out(route).model_dump(mode="json")
+    data["closures"] = [
+        s.ClosureOut.model_validate(closure, from_attributes=True).model_dump(mode="json") for closure in closures
+    ]
+    for volatile in ("version", "updated_at"):
+        data.pop(volatile, None)
+    return data
+
+
+def version_row(
+    actor: Principal | None,
+    resource_type: str,
+    object_id: uuid.UUID,
+    version: int,
+    operation: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Column values of one DirectoryVersion row."""
+    return {
+        "resource_type": resource_type,
+        "resource_id": object_id,
+        "version": version,
+        "operation": operation,
+        "at": at or datetime.now(UTC),
+        "actor_user_id": actor.user_id if actor else None,
+        "snapshot": after,
+        "diff": diff(before, after),
+    }
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -191,19 +222,9 @@ async def record_version(
     at: datetime | None = None,
     audit: bool = True,
 ) -> None:
-    changes = diff(before, after)
-    session.add(
-        DirectoryVersion(
-            resource_type=resource_type,
-            resource_id=obj.id,
-            version=obj.version,
-            operation=operation,
-            at=at or datetime.now(UTC),
-            actor_user_id=actor.user_id if actor else None,
-            snapshot=after,
-            diff=changes,
-        )
-    )
+    row = version_row(actor, resource_type, obj.id, obj.version, operation, before, after, at)
+    changes = row["diff"]
+    session.add(DirectoryVersion(**row))
     if audit:
         await record(
             session,
