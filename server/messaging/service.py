@@ -893,11 +893,11 @@ class MessagingService:
         async with self.db.transaction() as session:
             message = await session.get(Message, message_id)
             if message is None:
-                await self._audit_denied_in(session, principal, action, message_id)
+                await self._audit_denied(principal, action, "message", message_id)
                 raise NotFound("message")
             access = await self.access(message.conversation_id)
             if not policy.allowed(principal, "conversation.read", access):
-                await self._audit_denied_in(session, principal, action, message_id)
+                await self._audit_denied(principal, action, "message", message_id)
                 raise NotFound("message")
             await store.lock_feed(session)
             receipts = await store.receipts_for(session, [message_id])
@@ -935,13 +935,6 @@ class MessagingService:
             for unit_id in {r.unit_id for r in receipts if r.unit_id} | ({message.sender_unit_id} - {None}):
                 self.inbox_changed(unit_id)  # type: ignore[arg-type]
         return out
-
-    async def _audit_denied_in(
-        self, session: AsyncSession, principal: Principal, action: str, object_id: object
-    ) -> None:
-        await record(
-            session, actor=principal, action=action, object_type="message", object_id=str(object_id), outcome="denied"
-        )
 
     async def acknowledge(self, principal: Principal, message_id: uuid.UUID) -> MessageOut:
         def apply(receipt: Receipt, now: datetime) -> bool:
@@ -1000,7 +993,7 @@ class MessagingService:
             message = await session.get(Message, message_id)
             access = await self.access(message.conversation_id) if message else None
             if message is None or access is None or not policy.allowed(principal, "conversation.read", access):
-                await self._audit_denied_in(session, principal, action, message_id)
+                await self._audit_denied(principal, action, "message", message_id)
                 raise NotFound("message")
             if not policy.allowed(principal, "message.edit", message.sender_user_id) or message.kind != "text":
                 raise Forbidden("Only the sender can edit or retract a message.")
@@ -1057,7 +1050,7 @@ class MessagingService:
                 raise NotFound("message")
             access = await self.access(message.conversation_id)
             if not policy.allowed(principal, "conversation.read", access):
-                await self._audit_denied_in(session, principal, "message.history", message_id)
+                await self._audit_denied(principal, "message.history", "message", message_id)
                 raise NotFound("message")
             rows = await session.execute(
                 select(MessageRevision)
