@@ -591,6 +591,24 @@ class MessagingService:
                     continue
                 first_of[key] = job
                 fresh.append(job)
+            # Reads first: on SQLite the write lock is taken at the first INSERT and held until COMMIT.
+            await self.names(session, [job.principal.user_id for job in pending])
+            if existing:
+                rendered = await self.render(session, list(existing.values()))
+                by_message = {out.id: out for out in rendered}
+                for job in pending:
+                    earlier = existing.get((job.principal.user_id, job.request.client_id))
+                    if earlier is None:
+                        continue
+                    if earlier.conversation_id != job.request.conversation_id:
+                        job.future.set_exception(
+                            Conflict(
+                                "client_id_reused",
+                                "This client_id was already used for another message; use a new one.",
+                            )
+                        )
+                        continue
+                    results.append((job, by_message[earlier.id], False))
             now = self.clock()
             feed = [
                 FeedEvent(conversation_id=job.request.conversation_id, message_id=uuid.uuid4(), kind="message", at=now)
@@ -662,27 +680,11 @@ class MessagingService:
                     for attachment in linked[message.id]:
                         attachment.message_id = message.id
             await store.bump_conversations(session, last)
-            names = await self.names(session, [job.principal.user_id for job in pending])
-            for message, job in zip(messages, fresh, strict=True):
-                out = self.message_out(message, new_receipts[message.id], linked.get(message.id, []), names)
-                results.append((job, out, True))
-                created.append((out, job.access))
-            if existing:
-                rendered = await self.render(session, list(existing.values()))
-                by_message = {out.id: out for out in rendered}
-                for job in pending:
-                    earlier = existing.get((job.principal.user_id, job.request.client_id))
-                    if earlier is None:
-                        continue
-                    if earlier.conversation_id != job.request.conversation_id:
-                        job.future.set_exception(
-                            Conflict(
-                                "client_id_reused",
-                                "This client_id was already used for another message; use a new one.",
-                            )
-                        )
-                        continue
-                    results.append((job, by_message[earlier.id], False))
+        names = self._names
+        for message, job in zip(messages, fresh, strict=True):
+            out = self.message_out(message, new_receipts[message.id], linked.get(message.id, []), names)
+            results.append((job, out, True))
+            created.append((out, job.access))
         if any(m for m in messages if m.priority == "urgent" or m.ack_required):
             self.wake.set()
         by_key = {(job.principal.user_id, job.request.client_id): out for job, out, _c in results}
@@ -788,9 +790,12 @@ class MessagingService:
     # ------------------------------------------------------------------------------ sync
 
     async def sync(self, principal: Principal, since: int, limit: int | None = None) -> SyncOut:
-        """Everything visible to the caller after `since`, in feed order, one snapshot per message."""
+        """Everything visible to the caller after `since`, in feed order, one snapshot per message.
+
+        Reading happens in one transaction; recording delivery and the access-log rows in a second,
+        short write transaction (SQLite has one writer at a time, so writes must not wait on rendering).
+        """
         page = min(limit or self.config.sync_page_size, self.config.sync_page_size)
-        delivered: list[tuple[Receipt, ConversationAccess]] = []
         async with self.db.transaction() as session:
             rows = await store.feed_page(session, principal.user_id, principal.unit_ids, since, page + 1)
             has_more = len(rows) > page
@@ -802,25 +807,31 @@ class MessagingService:
                     order.append(message_id)
                 latest[message_id] = seq
             messages = {m.id: m for m in await store.messages_by_ids(session, order)}
-            now = self.clock()
             undelivered = await store.undelivered_receipts(
                 session, list(messages), principal.user_id, principal.unit_ids
             )
-            for receipt in undelivered:
-                receipt.delivered_at = now
-            conversations = {m.conversation_id for m in messages.values()}
-            for conversation_id in conversations:
-                conversation = await session.get(Conversation, conversation_id)
-                if conversation is not None:
-                    await self._audit_read(
-                        session, principal, conversation, await self.access(conversation_id), "conversation.sync"
-                    )
+            conversations = {m.conversation_id: m for m in messages.values()}
+            case_refs = await store.case_refs(session, list(conversations))
             ordered = [messages[i] for i in order if i in messages]
             out = await self.render(session, ordered, viewer=principal, event_seqs=latest)
+        now = self.clock()
+        if undelivered or conversations:
+            accesses = {c: await self.access(c) for c in conversations}
+            async with self.db.transaction() as session:
+                await store.mark_delivered(session, [r.id for r in undelivered], now)
+                for conversation_id, access in accesses.items():
+                    mine = sorted(access.unit_ids & principal.unit_ids)
+                    await record(
+                        session,
+                        actor=principal,
+                        action="conversation.sync",
+                        object_type="conversation",
+                        object_id=conversation_id,
+                        unit_id=mine[0] if mine else None,
+                        case_ref=case_refs.get(conversation_id),
+                    )
             for receipt in undelivered:
-                delivered.append((receipt, await self.access(receipt.conversation_id)))
-        for receipt, access in delivered:
-            await self._emit_receipt(receipt, "delivered", None, now, access)
+                await self._emit_receipt(receipt, "delivered", None, now, accesses[receipt.conversation_id])
         return SyncOut(messages=out, cursor=rows[-1][0] if rows else since, has_more=has_more)
 
     async def _emit_receipt(

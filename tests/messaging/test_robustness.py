@@ -14,8 +14,17 @@ from hypothesis import strategies as st
 from server.core.ratelimit import InMemoryRateLimiter
 from tests.messaging.conftest import unit_conversation, url_of
 
-EVENTS = ["message:send", "sync", "message:read", "message:acknowledge", "typing", "message:claim", "message:return",
-          "message:edit", "message:retract"]
+EVENTS = [
+    "message:send",
+    "sync",
+    "message:read",
+    "message:acknowledge",
+    "typing",
+    "message:claim",
+    "message:return",
+    "message:edit",
+    "message:retract",
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=50),
@@ -37,7 +46,9 @@ wrong_fields = st.fixed_dictionaries(
         "limit": json_values,
     },
 )
-payloads = json_values | wrong_fields | st.binary(max_size=2048) | st.integers(70_000, 300_000).map(lambda n: b"\x00" * n)
+payloads = (
+    json_values | wrong_fields | st.binary(max_size=2048) | st.integers(70_000, 300_000).map(lambda n: b"\x00" * n)
+)
 event_names = st.sampled_from(EVENTS) | st.text(min_size=1, max_size=30).filter(
     lambda name: name not in ("connect", "disconnect", "connect_error")
 )
@@ -90,8 +101,11 @@ async def test_hypothesis_malformed_events_never_break_the_server(client, ctx, w
             continue
         try:
             ack = await attacker.call(event, payload, timeout=5)
-        except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError,
-                socketio.exceptions.DisconnectedError):
+        except (
+            socketio.exceptions.TimeoutError,
+            socketio.exceptions.BadNamespaceError,
+            socketio.exceptions.DisconnectedError,
+        ):
             await asyncio.sleep(0.05)
             codes["disconnected"] = codes.get("disconnected", 0) + 1
             continue
@@ -102,8 +116,10 @@ async def test_hypothesis_malformed_events_never_break_the_server(client, ctx, w
             assert ack["error"]["message"]
             codes[code] = codes.get(code, 0) + 1
         if number % 25 == 0:  # meanwhile a real user is served normally
-            sent = await anna.call("message:send", {"conversation_id": conversation["id"],
-                                                    "client_id": str(uuid.uuid4()), "body": f"normal {number}"})
+            sent = await anna.call(
+                "message:send",
+                {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": f"normal {number}"},
+            )
             assert sent["ok"] is True
             await bertil.wait_for("message:new", lambda m, i=sent["message"]["id"]: m["id"] == i)
     assert anna.sio.connected and bertil.sio.connected
@@ -122,15 +138,19 @@ async def test_rate_limits_refuse_with_a_clear_error_and_spare_others(client, ct
     acks = [await bertil.call("typing", {"conversation_id": conversation["id"], "typing": True}) for _ in range(8)]
     assert [ack["ok"] for ack in acks] == [True] * 5 + [False] * 3
     assert acks[-1]["error"]["code"] == "rate_limited"
-    fine = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                            "body": "Hej"})
+    fine = await anna.call(
+        "message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "Hej"}
+    )
     assert fine["ok"] is True
     config.connection_events_per_window = 1000
     config.user_sends_per_window = 2
     results = []
     for _ in range(3):
-        response = await client.post(f"/api/v1/conversations/{conversation['id']}/messages", headers=world.britta.headers,
-                                     json={"client_id": str(uuid.uuid4()), "body": "x"})
+        response = await client.post(
+            f"/api/v1/conversations/{conversation['id']}/messages",
+            headers=world.britta.headers,
+            json={"client_id": str(uuid.uuid4()), "body": "x"},
+        )
         results.append(response.status)
     assert results == [201, 201, 429]
 
