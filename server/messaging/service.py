@@ -164,6 +164,7 @@ class MessagingService:
         self._scheduler: asyncio.Task[None] | None = None
         self._stopping = False
         self._upload_slots = asyncio.Semaphore(4)
+        self._write_gate = asyncio.Lock()
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -186,6 +187,17 @@ class MessagingService:
                     pass
                 except Exception:  # pragma: no cover - shutdown must not raise
                     log.exception("messaging task failed at shutdown")
+
+    @contextlib.asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that writes. On SQLite (one writer at a time) this node's writers queue here
+        instead of busy-waiting inside SQLite while holding pooled connections."""
+        if not self.db.is_sqlite:
+            async with self.db.transaction() as session:
+                yield session
+            return
+        async with self._write_gate, self.db.transaction() as session:
+            yield session
 
     # ------------------------------------------------------------------------------ access
 
@@ -254,7 +266,7 @@ class MessagingService:
             user_ids.add(principal.user_id)
         if len(unit_ids) + len(user_ids) < 2:
             raise Problem("too_few_participants", "Add at least one recipient unit or person.", status=422)
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             missing_units = unit_ids - await store.active_units(session, unit_ids)
             missing_users = user_ids - await store.active_users(session, user_ids)
             if missing_units or missing_users:
@@ -570,7 +582,7 @@ class MessagingService:
         pending = [job for job in batch if not job.future.done()]
         results: list[tuple[_Send, MessageOut, bool]] = []
         created: list[tuple[MessageOut, ConversationAccess]] = []
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             await store.lock_feed(session)
             keys = [(job.principal.user_id, job.request.client_id) for job in pending]
             existing = await store.existing_sends(session, keys)
@@ -817,7 +829,7 @@ class MessagingService:
         now = self.clock()
         if undelivered or conversations:
             accesses = {c: await self.access(c) for c in conversations}
-            async with self.db.transaction() as session:
+            async with self.write_transaction() as session:
                 await store.mark_delivered(session, [r.id for r in undelivered], now)
                 for conversation_id, access in accesses.items():
                     mine = sorted(access.unit_ids & principal.unit_ids)
@@ -867,7 +879,7 @@ class MessagingService:
     async def mark_read(self, principal: Principal, conversation_id: uuid.UUID, up_to: int) -> int:
         access = await self.require(principal, "conversation.read", conversation_id)
         now = self.clock()
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             await store.lock_feed(session)
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:
@@ -901,7 +913,7 @@ class MessagingService:
     ) -> MessageOut:
         """Apply `apply` to each receipt of the message the caller may act for (their units / themselves)."""
         now = self.clock()
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             message = await session.get(Message, message_id)
             if message is None:
                 await self._audit_denied(principal, action, "message", message_id)
@@ -1000,7 +1012,7 @@ class MessagingService:
             )
         now = self.clock()
         action = "message.edit" if body is not None else "message.retract"
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             message = await session.get(Message, message_id)
             access = await self.access(message.conversation_id) if message else None
             if message is None or access is None or not policy.allowed(principal, "conversation.read", access):
@@ -1162,7 +1174,7 @@ class MessagingService:
         self, principal: Principal, unit_id: uuid.UUID, urgent: int, normal: int
     ) -> UnitSettingsOut:
         policy.require(principal, "unit.administer", unit_id, detail="Only a unit administrator can change deadlines.")
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             row = await store.unit_settings(session, unit_id)
             if row is None:
                 row = UnitMessagingSettings(
@@ -1211,7 +1223,7 @@ class MessagingService:
         return fired
 
     async def _fire(self, escalation_id: uuid.UUID, now: datetime) -> int:
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             await store.lock_feed(session)
             escalation = await session.get(Escalation, escalation_id)
             if escalation is None or not await store.claim_escalation(session, escalation_id, now):
@@ -1365,7 +1377,7 @@ class MessagingService:
                 name_enc=cipher.encrypt(NAME_INDEX, name.encode(), True),
                 created_at=self.clock(),
             )
-            async with self.db.transaction() as session:
+            async with self.write_transaction() as session:
                 session.add(attachment)
                 await session.flush()
                 for index, blob in enumerate(encrypted):
@@ -1386,7 +1398,7 @@ class MessagingService:
     ) -> tuple[AttachmentOut, AsyncIterator[bytes]]:
         """Check access, write the access-log row, and return a decrypting chunk iterator."""
         access = await self.require(principal, "conversation.read", conversation_id)
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             attachment = await session.get(Attachment, attachment_id)
             if attachment is None or attachment.conversation_id != conversation_id:
                 raise NotFound("attachment")
