@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import sys
@@ -217,16 +218,14 @@ class Peer:
     sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self.sio = socketio.AsyncClient(
-            reconnection=True,
-            reconnection_attempts=0,
-            reconnection_delay=0.2,
-            reconnection_delay_max=1.0,
-            randomization_factor=0.5,
-        )
+        # Own reconnect loop instead of the client's: its reconnects wait only 1 s for the handshake,
+        # which under load turns into a storm of abandoned connections.
+        self.sio = socketio.AsyncClient(reconnection=False)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("message:new", self._on_message)
+        self._reconnect: asyncio.Task[None] | None = None
+        self.closing = False
 
     async def _on_connect(self) -> None:
         self.reconnects += 1
@@ -235,13 +234,31 @@ class Peer:
 
     async def _on_disconnect(self, *_args: Any) -> None:
         self.connected.clear()
+        self.start_reconnecting()
+
+    def start_reconnecting(self) -> None:
+        if not self.closing and (self._reconnect is None or self._reconnect.done()):
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = 0.2
+        while not self.closing and not self.connected.is_set():
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            if self.sio.connected:
+                with contextlib.suppress(Exception):
+                    await self.sio.disconnect()
+            try:
+                await self.connect()
+                return
+            except (socketio.exceptions.ConnectionError, OSError):
+                delay = min(delay * 2, 2.0)
 
     async def _on_message(self, data: dict[str, Any]) -> None:
         self.live[data["id"]] += 1
         self.received_at.setdefault(data["id"], time.perf_counter())
 
     async def connect(self) -> None:
-        await self.sio.connect(self.url, auth={"token": self.member.token}, transports=["websocket"], wait_timeout=20)
+        await self.sio.connect(self.url, auth={"token": self.member.token}, transports=["websocket"], wait_timeout=30)
 
     async def sync_all(self) -> bool:
         """Page through sync until the end; False if the connection dropped on the way."""
@@ -293,22 +310,20 @@ class Peer:
                 return str(ack["message"]["id"])
             await asyncio.sleep(0.2)  # e.g. internal error while the server dies: resend
 
-    async def wait_connected(self, patience: float = 10.0) -> None:
-        """Wait for the automatic reconnect; if it hangs (e.g. a refused handshake), start over."""
+    async def wait_connected(self, patience: float = 30.0) -> None:
         while not self.connected.is_set():
-            try:
+            self.start_reconnecting()
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.connected.wait(), patience)
-            except TimeoutError:
-                await self.hard_reconnect()
 
     async def hard_reconnect(self) -> None:
         self.hard_reconnects += 1
-        with contextlib.suppress(Exception):
-            await self.sio.disconnect()
-        with contextlib.suppress(Exception):
-            await self.connect()
+        self.start_reconnecting()
 
     async def close(self) -> None:
+        self.closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
         await self.sio.disconnect()
 
 
