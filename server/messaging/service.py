@@ -359,16 +359,38 @@ class MessagingService:
         access: ConversationAccess,
         action: str = "conversation.read",
     ) -> None:
+        await self._audit_access(
+            session, principal, access, action, "conversation", conversation.id, conversation.case_ref
+        )
+
+    async def _audit_access(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        access: ConversationAccess,
+        action: str,
+        object_type: str,
+        object_id: uuid.UUID,
+        case_ref: str | None,
+        ip: str | None = None,
+    ) -> None:
+        """Access-log row naming the unit the reader acted for (their first unit in the conversation)."""
         mine = sorted(access.unit_ids & principal.unit_ids)
         await record(
             session,
             actor=principal,
             action=action,
-            object_type="conversation",
-            object_id=conversation.id,
+            object_type=object_type,
+            object_id=object_id,
             unit_id=mine[0] if mine else None,
-            case_ref=conversation.case_ref,
+            case_ref=case_ref,
+            ip=ip,
         )
+
+    async def conversation_of(self, message_id: uuid.UUID) -> uuid.UUID | None:
+        async with self.db.transaction() as session:
+            message = await session.get(Message, message_id)
+            return message.conversation_id if message else None
 
     async def list_messages(
         self, principal: Principal, conversation_id: uuid.UUID, before_seq: int | None, limit: int
@@ -832,15 +854,14 @@ class MessagingService:
             async with self.write_transaction() as session:
                 await store.mark_delivered(session, [r.id for r in undelivered], now)
                 for conversation_id, access in accesses.items():
-                    mine = sorted(access.unit_ids & principal.unit_ids)
-                    await record(
+                    await self._audit_access(
                         session,
-                        actor=principal,
-                        action="conversation.sync",
-                        object_type="conversation",
-                        object_id=conversation_id,
-                        unit_id=mine[0] if mine else None,
-                        case_ref=case_refs.get(conversation_id),
+                        principal,
+                        access,
+                        "conversation.sync",
+                        "conversation",
+                        conversation_id,
+                        case_refs.get(conversation_id),
                     )
             for receipt in undelivered:
                 await self._emit_receipt(receipt, "delivered", None, now, accesses[receipt.conversation_id])
@@ -1405,16 +1426,9 @@ class MessagingService:
             if attachment.message_id is None and attachment.uploader_user_id != principal.user_id:
                 raise NotFound("attachment")
             conversation = await session.get(Conversation, conversation_id)
-            mine = sorted(access.unit_ids & principal.unit_ids)
-            await record(
-                session,
-                actor=principal,
-                action="attachment.download",
-                object_type="attachment",
-                object_id=attachment_id,
-                unit_id=mine[0] if mine else None,
-                case_ref=conversation.case_ref if conversation else None,
-                ip=ip,
+            case_ref = conversation.case_ref if conversation else None
+            await self._audit_access(
+                session, principal, access, "attachment.download", "attachment", attachment_id, case_ref, ip
             )
         cipher = self._attachment_cipher(attachment)
         meta = self._attachment_out(attachment)
