@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from server.core.api import ApiRouter, path_uuid
 from server.core.context import ctx_of
-from server.core.errors import Problem
+from server.core.errors import NotFound, Problem
 from server.core.ratelimit import RateLimiter
 from server.identity.authn import principal_of
 from server.messaging.events import messaging, rate_limited
@@ -179,15 +179,13 @@ async def typing(request: web.Request, body: TypingBody) -> None:
     await messaging(ctx_of(request)).typing(principal_of(request), conversation_id, body.typing)
 
 
-def message_id_of(request: web.Request) -> uuid.UUID:
-    path_uuid(request, "conversation_id", "conversation")
-    return path_uuid(request, "message_id", "message")
-
-
-def same_conversation(request: web.Request, message: MessageOut) -> MessageOut:
-    if str(message.conversation_id) != request.match_info["conversation_id"]:
-        raise Problem("not_found", "No such message in this conversation.", status=404)
-    return message
+async def message_in_path(request: web.Request) -> uuid.UUID:
+    """The message id from the path, checked to belong to the conversation in the path (else 404)."""
+    conversation_id = path_uuid(request, "conversation_id", "conversation")
+    message_id = path_uuid(request, "message_id", "message")
+    if await messaging(ctx_of(request)).conversation_of(message_id) != conversation_id:
+        raise NotFound("message")
+    return message_id
 
 
 @api.route(
@@ -199,8 +197,8 @@ def same_conversation(request: web.Request, message: MessageOut) -> MessageOut:
     errors=(404, 409),
 )
 async def acknowledge_message(request: web.Request) -> MessageOut:
-    service = messaging(ctx_of(request))
-    return same_conversation(request, await service.acknowledge(principal_of(request), message_id_of(request)))
+    message_id = await message_in_path(request)
+    return await messaging(ctx_of(request)).acknowledge(principal_of(request), message_id)
 
 
 @api.route(
@@ -213,8 +211,8 @@ async def acknowledge_message(request: web.Request) -> MessageOut:
     errors=(404, 409),
 )
 async def claim_message(request: web.Request, body: ClaimBody) -> MessageOut:
-    service = messaging(ctx_of(request))
-    return same_conversation(request, await service.claim(principal_of(request), message_id_of(request), body.release))
+    message_id = await message_in_path(request)
+    return await messaging(ctx_of(request)).claim(principal_of(request), message_id, body.release)
 
 
 @api.route(
@@ -227,9 +225,8 @@ async def claim_message(request: web.Request, body: ClaimBody) -> MessageOut:
     errors=(404,),
 )
 async def return_message(request: web.Request, body: ReturnBody) -> MessageOut:
-    service = messaging(ctx_of(request))
-    message = await service.return_misdirected(principal_of(request), message_id_of(request), body.reason)
-    return same_conversation(request, message)
+    message_id = await message_in_path(request)
+    return await messaging(ctx_of(request)).return_misdirected(principal_of(request), message_id, body.reason)
 
 
 @api.route(
@@ -242,8 +239,8 @@ async def return_message(request: web.Request, body: ReturnBody) -> MessageOut:
     errors=(404, 409),
 )
 async def edit_message(request: web.Request, body: EditBody) -> MessageOut:
-    service = messaging(ctx_of(request))
-    return same_conversation(request, await service.edit(principal_of(request), message_id_of(request), body.body))
+    message_id = await message_in_path(request)
+    return await messaging(ctx_of(request)).edit(principal_of(request), message_id, body.body)
 
 
 @api.route(
@@ -255,8 +252,8 @@ async def edit_message(request: web.Request, body: EditBody) -> MessageOut:
     errors=(404, 409),
 )
 async def retract_message(request: web.Request) -> MessageOut:
-    service = messaging(ctx_of(request))
-    return same_conversation(request, await service.edit(principal_of(request), message_id_of(request), None))
+    message_id = await message_in_path(request)
+    return await messaging(ctx_of(request)).edit(principal_of(request), message_id, None)
 
 
 @api.route(

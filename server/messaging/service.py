@@ -164,6 +164,7 @@ class MessagingService:
         self._scheduler: asyncio.Task[None] | None = None
         self._stopping = False
         self._upload_slots = asyncio.Semaphore(4)
+        self._write_gate = asyncio.Lock()
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -186,6 +187,17 @@ class MessagingService:
                     pass
                 except Exception:  # pragma: no cover - shutdown must not raise
                     log.exception("messaging task failed at shutdown")
+
+    @contextlib.asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that writes. On SQLite (one writer at a time) this node's writers queue here
+        instead of busy-waiting inside SQLite while holding pooled connections."""
+        if not self.db.is_sqlite:
+            async with self.db.transaction() as session:
+                yield session
+            return
+        async with self._write_gate, self.db.transaction() as session:
+            yield session
 
     # ------------------------------------------------------------------------------ access
 
@@ -254,7 +266,7 @@ class MessagingService:
             user_ids.add(principal.user_id)
         if len(unit_ids) + len(user_ids) < 2:
             raise Problem("too_few_participants", "Add at least one recipient unit or person.", status=422)
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             missing_units = unit_ids - await store.active_units(session, unit_ids)
             missing_users = user_ids - await store.active_users(session, user_ids)
             if missing_units or missing_users:
@@ -347,16 +359,38 @@ class MessagingService:
         access: ConversationAccess,
         action: str = "conversation.read",
     ) -> None:
+        await self._audit_access(
+            session, principal, access, action, "conversation", conversation.id, conversation.case_ref
+        )
+
+    async def _audit_access(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        access: ConversationAccess,
+        action: str,
+        object_type: str,
+        object_id: uuid.UUID,
+        case_ref: str | None,
+        ip: str | None = None,
+    ) -> None:
+        """Access-log row naming the unit the reader acted for (their first unit in the conversation)."""
         mine = sorted(access.unit_ids & principal.unit_ids)
         await record(
             session,
             actor=principal,
             action=action,
-            object_type="conversation",
-            object_id=conversation.id,
+            object_type=object_type,
+            object_id=object_id,
             unit_id=mine[0] if mine else None,
-            case_ref=conversation.case_ref,
+            case_ref=case_ref,
+            ip=ip,
         )
+
+    async def conversation_of(self, message_id: uuid.UUID) -> uuid.UUID | None:
+        async with self.db.transaction() as session:
+            message = await session.get(Message, message_id)
+            return message.conversation_id if message else None
 
     async def list_messages(
         self, principal: Principal, conversation_id: uuid.UUID, before_seq: int | None, limit: int
@@ -570,7 +604,7 @@ class MessagingService:
         pending = [job for job in batch if not job.future.done()]
         results: list[tuple[_Send, MessageOut, bool]] = []
         created: list[tuple[MessageOut, ConversationAccess]] = []
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             await store.lock_feed(session)
             keys = [(job.principal.user_id, job.request.client_id) for job in pending]
             existing = await store.existing_sends(session, keys)
@@ -591,6 +625,24 @@ class MessagingService:
                     continue
                 first_of[key] = job
                 fresh.append(job)
+            # Reads first: on SQLite the write lock is taken at the first INSERT and held until COMMIT.
+            await self.names(session, [job.principal.user_id for job in pending])
+            if existing:
+                rendered = await self.render(session, list(existing.values()))
+                by_message = {out.id: out for out in rendered}
+                for job in pending:
+                    earlier = existing.get((job.principal.user_id, job.request.client_id))
+                    if earlier is None:
+                        continue
+                    if earlier.conversation_id != job.request.conversation_id:
+                        job.future.set_exception(
+                            Conflict(
+                                "client_id_reused",
+                                "This client_id was already used for another message; use a new one.",
+                            )
+                        )
+                        continue
+                    results.append((job, by_message[earlier.id], False))
             now = self.clock()
             feed = [
                 FeedEvent(conversation_id=job.request.conversation_id, message_id=uuid.uuid4(), kind="message", at=now)
@@ -662,27 +714,11 @@ class MessagingService:
                     for attachment in linked[message.id]:
                         attachment.message_id = message.id
             await store.bump_conversations(session, last)
-            names = await self.names(session, [job.principal.user_id for job in pending])
-            for message, job in zip(messages, fresh, strict=True):
-                out = self.message_out(message, new_receipts[message.id], linked.get(message.id, []), names)
-                results.append((job, out, True))
-                created.append((out, job.access))
-            if existing:
-                rendered = await self.render(session, list(existing.values()))
-                by_message = {out.id: out for out in rendered}
-                for job in pending:
-                    earlier = existing.get((job.principal.user_id, job.request.client_id))
-                    if earlier is None:
-                        continue
-                    if earlier.conversation_id != job.request.conversation_id:
-                        job.future.set_exception(
-                            Conflict(
-                                "client_id_reused",
-                                "This client_id was already used for another message; use a new one.",
-                            )
-                        )
-                        continue
-                    results.append((job, by_message[earlier.id], False))
+        names = self._names
+        for message, job in zip(messages, fresh, strict=True):
+            out = self.message_out(message, new_receipts[message.id], linked.get(message.id, []), names)
+            results.append((job, out, True))
+            created.append((out, job.access))
         if any(m for m in messages if m.priority == "urgent" or m.ack_required):
             self.wake.set()
         by_key = {(job.principal.user_id, job.request.client_id): out for job, out, _c in results}
@@ -788,9 +824,12 @@ class MessagingService:
     # ------------------------------------------------------------------------------ sync
 
     async def sync(self, principal: Principal, since: int, limit: int | None = None) -> SyncOut:
-        """Everything visible to the caller after `since`, in feed order, one snapshot per message."""
+        """Everything visible to the caller after `since`, in feed order, one snapshot per message.
+
+        Reading happens in one transaction; recording delivery and the access-log rows in a second,
+        short write transaction (SQLite has one writer at a time, so writes must not wait on rendering).
+        """
         page = min(limit or self.config.sync_page_size, self.config.sync_page_size)
-        delivered: list[tuple[Receipt, ConversationAccess]] = []
         async with self.db.transaction() as session:
             rows = await store.feed_page(session, principal.user_id, principal.unit_ids, since, page + 1)
             has_more = len(rows) > page
@@ -802,25 +841,30 @@ class MessagingService:
                     order.append(message_id)
                 latest[message_id] = seq
             messages = {m.id: m for m in await store.messages_by_ids(session, order)}
-            now = self.clock()
             undelivered = await store.undelivered_receipts(
                 session, list(messages), principal.user_id, principal.unit_ids
             )
-            for receipt in undelivered:
-                receipt.delivered_at = now
-            conversations = {m.conversation_id for m in messages.values()}
-            for conversation_id in conversations:
-                conversation = await session.get(Conversation, conversation_id)
-                if conversation is not None:
-                    await self._audit_read(
-                        session, principal, conversation, await self.access(conversation_id), "conversation.sync"
-                    )
+            conversations = {m.conversation_id: m for m in messages.values()}
+            case_refs = await store.case_refs(session, list(conversations))
             ordered = [messages[i] for i in order if i in messages]
             out = await self.render(session, ordered, viewer=principal, event_seqs=latest)
+        now = self.clock()
+        if undelivered or conversations:
+            accesses = {c: await self.access(c) for c in conversations}
+            async with self.write_transaction() as session:
+                await store.mark_delivered(session, [r.id for r in undelivered], now)
+                for conversation_id, access in accesses.items():
+                    await self._audit_access(
+                        session,
+                        principal,
+                        access,
+                        "conversation.sync",
+                        "conversation",
+                        conversation_id,
+                        case_refs.get(conversation_id),
+                    )
             for receipt in undelivered:
-                delivered.append((receipt, await self.access(receipt.conversation_id)))
-        for receipt, access in delivered:
-            await self._emit_receipt(receipt, "delivered", None, now, access)
+                await self._emit_receipt(receipt, "delivered", None, now, accesses[receipt.conversation_id])
         return SyncOut(messages=out, cursor=rows[-1][0] if rows else since, has_more=has_more)
 
     async def _emit_receipt(
@@ -856,7 +900,7 @@ class MessagingService:
     async def mark_read(self, principal: Principal, conversation_id: uuid.UUID, up_to: int) -> int:
         access = await self.require(principal, "conversation.read", conversation_id)
         now = self.clock()
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             await store.lock_feed(session)
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:
@@ -890,14 +934,14 @@ class MessagingService:
     ) -> MessageOut:
         """Apply `apply` to each receipt of the message the caller may act for (their units / themselves)."""
         now = self.clock()
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             message = await session.get(Message, message_id)
             if message is None:
-                await self._audit_denied_in(session, principal, action, message_id)
+                await self._audit_denied(principal, action, "message", message_id)
                 raise NotFound("message")
             access = await self.access(message.conversation_id)
             if not policy.allowed(principal, "conversation.read", access):
-                await self._audit_denied_in(session, principal, action, message_id)
+                await self._audit_denied(principal, action, "message", message_id)
                 raise NotFound("message")
             await store.lock_feed(session)
             receipts = await store.receipts_for(session, [message_id])
@@ -935,13 +979,6 @@ class MessagingService:
             for unit_id in {r.unit_id for r in receipts if r.unit_id} | ({message.sender_unit_id} - {None}):
                 self.inbox_changed(unit_id)  # type: ignore[arg-type]
         return out
-
-    async def _audit_denied_in(
-        self, session: AsyncSession, principal: Principal, action: str, object_id: object
-    ) -> None:
-        await record(
-            session, actor=principal, action=action, object_type="message", object_id=str(object_id), outcome="denied"
-        )
 
     async def acknowledge(self, principal: Principal, message_id: uuid.UUID) -> MessageOut:
         def apply(receipt: Receipt, now: datetime) -> bool:
@@ -996,11 +1033,11 @@ class MessagingService:
             )
         now = self.clock()
         action = "message.edit" if body is not None else "message.retract"
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             message = await session.get(Message, message_id)
             access = await self.access(message.conversation_id) if message else None
             if message is None or access is None or not policy.allowed(principal, "conversation.read", access):
-                await self._audit_denied_in(session, principal, action, message_id)
+                await self._audit_denied(principal, action, "message", message_id)
                 raise NotFound("message")
             if not policy.allowed(principal, "message.edit", message.sender_user_id) or message.kind != "text":
                 raise Forbidden("Only the sender can edit or retract a message.")
@@ -1057,7 +1094,7 @@ class MessagingService:
                 raise NotFound("message")
             access = await self.access(message.conversation_id)
             if not policy.allowed(principal, "conversation.read", access):
-                await self._audit_denied_in(session, principal, "message.history", message_id)
+                await self._audit_denied(principal, "message.history", "message", message_id)
                 raise NotFound("message")
             rows = await session.execute(
                 select(MessageRevision)
@@ -1158,7 +1195,7 @@ class MessagingService:
         self, principal: Principal, unit_id: uuid.UUID, urgent: int, normal: int
     ) -> UnitSettingsOut:
         policy.require(principal, "unit.administer", unit_id, detail="Only a unit administrator can change deadlines.")
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             row = await store.unit_settings(session, unit_id)
             if row is None:
                 row = UnitMessagingSettings(
@@ -1207,7 +1244,7 @@ class MessagingService:
         return fired
 
     async def _fire(self, escalation_id: uuid.UUID, now: datetime) -> int:
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             await store.lock_feed(session)
             escalation = await session.get(Escalation, escalation_id)
             if escalation is None or not await store.claim_escalation(session, escalation_id, now):
@@ -1361,7 +1398,7 @@ class MessagingService:
                 name_enc=cipher.encrypt(NAME_INDEX, name.encode(), True),
                 created_at=self.clock(),
             )
-            async with self.db.transaction() as session:
+            async with self.write_transaction() as session:
                 session.add(attachment)
                 await session.flush()
                 for index, blob in enumerate(encrypted):
@@ -1382,23 +1419,16 @@ class MessagingService:
     ) -> tuple[AttachmentOut, AsyncIterator[bytes]]:
         """Check access, write the access-log row, and return a decrypting chunk iterator."""
         access = await self.require(principal, "conversation.read", conversation_id)
-        async with self.db.transaction() as session:
+        async with self.write_transaction() as session:
             attachment = await session.get(Attachment, attachment_id)
             if attachment is None or attachment.conversation_id != conversation_id:
                 raise NotFound("attachment")
             if attachment.message_id is None and attachment.uploader_user_id != principal.user_id:
                 raise NotFound("attachment")
             conversation = await session.get(Conversation, conversation_id)
-            mine = sorted(access.unit_ids & principal.unit_ids)
-            await record(
-                session,
-                actor=principal,
-                action="attachment.download",
-                object_type="attachment",
-                object_id=attachment_id,
-                unit_id=mine[0] if mine else None,
-                case_ref=conversation.case_ref if conversation else None,
-                ip=ip,
+            case_ref = conversation.case_ref if conversation else None
+            await self._audit_access(
+                session, principal, access, "attachment.download", "attachment", attachment_id, case_ref, ip
             )
         cipher = self._attachment_cipher(attachment)
         meta = self._attachment_out(attachment)

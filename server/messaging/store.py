@@ -144,12 +144,30 @@ async def unit_settings(session: AsyncSession, unit_id: uuid.UUID) -> UnitMessag
 
 
 async def bump_conversations(session: AsyncSession, last: dict[uuid.UUID, int]) -> None:
-    for conversation_id, seq in last.items():
+    """Set each conversation's last_seq (callers hold the feed lock, so seq only grows)."""
+    if last:
         await session.execute(
-            update(Conversation)
-            .where(Conversation.id == conversation_id, Conversation.last_seq < seq)
-            .values(last_seq=seq)
+            update(Conversation), [{"id": conversation_id, "last_seq": seq} for conversation_id, seq in last.items()]
         )
+
+
+async def mark_delivered(session: AsyncSession, receipt_ids: list[uuid.UUID], when: datetime) -> None:
+    if receipt_ids:
+        await session.execute(
+            update(Receipt)
+            .where(Receipt.id.in_(receipt_ids), Receipt.delivered_at.is_(None))
+            .values(delivered_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def case_refs(session: AsyncSession, conversation_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    if not conversation_ids:
+        return {}
+    rows = await session.execute(
+        select(Conversation.id, Conversation.case_ref).where(Conversation.id.in_(conversation_ids))
+    )
+    return dict(rows.all())
 
 
 async def my_receipts(

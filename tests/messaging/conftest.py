@@ -102,8 +102,13 @@ async def connect(client):
 async def unit_conversation(client, world: World, **extra) -> dict[str, Any]:
     response = await client.post(
         "/api/v1/conversations",
-        json={"subject": "Utskrivning 24/11", "case_ref": "LUS-2026-0042", "from_unit_id": str(world.ward),
-              "unit_ids": [str(world.home_care)], **extra},
+        json={
+            "subject": "Utskrivning 24/11",
+            "case_ref": "LUS-2026-0042",
+            "from_unit_id": str(world.ward),
+            "unit_ids": [str(world.home_care)],
+            **extra,
+        },
         headers=world.anna.headers,
     )
     assert response.status == 201, await response.text()

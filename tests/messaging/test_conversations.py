@@ -37,8 +37,10 @@ async def test_sync_returns_everything_after_cursor_in_pages(client, world, conn
     anna = await connect(world.anna)
     sent = []
     for number in range(7):
-        ack = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                               "body": f"meddelande {number}"})
+        ack = await anna.call(
+            "message:send",
+            {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": f"meddelande {number}"},
+        )
         sent.append(ack["message"]["id"])
     bertil = await connect(world.bertil)
     seen, cursor = [], 0
@@ -63,8 +65,15 @@ async def test_read_acknowledge_claim_and_receipts(client, world, connect):
     anna = await connect(world.anna)
     bertil = await connect(world.bertil)
     britta = await connect(world.britta)
-    sent = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                            "body": "Behöver hemtjänst från fredag.", "ack_required": True})
+    sent = await anna.call(
+        "message:send",
+        {
+            "conversation_id": conversation["id"],
+            "client_id": str(uuid.uuid4()),
+            "body": "Behöver hemtjänst från fredag.",
+            "ack_required": True,
+        },
+    )
     message = sent["message"]
     assert message["state"] == "open"
     read = await bertil.call("message:read", {"conversation_id": conversation["id"], "up_to": message["seq"]})
@@ -93,8 +102,15 @@ async def test_read_acknowledge_claim_and_receipts(client, world, connect):
 async def test_misdirected_message_returns_to_sender(client, ctx, world, connect):
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
-    sent = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                            "body": "Fel mottagare", "priority": "urgent"})
+    sent = await anna.call(
+        "message:send",
+        {
+            "conversation_id": conversation["id"],
+            "client_id": str(uuid.uuid4()),
+            "body": "Fel mottagare",
+            "priority": "urgent",
+        },
+    )
     bertil = await connect(world.bertil)
     returned = await bertil.call("message:return", {"message_id": sent["message"]["id"], "reason": "wrong_unit"})
     assert returned["ok"] is True and returned["message"]["state"] == "returned"
@@ -111,8 +127,12 @@ async def test_edit_and_retract_keep_the_original_for_the_record(client, ctx, wo
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
     bertil = await connect(world.bertil)
-    sent = (await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                             "body": "Hämtas kl 14"}))["message"]
+    sent = (
+        await anna.call(
+            "message:send",
+            {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "Hämtas kl 14"},
+        )
+    )["message"]
     edited = await anna.call("message:edit", {"message_id": sent["id"], "body": "Hämtas kl 15"})
     assert edited["ok"] is True
     assert edited["message"]["body"] == "Hämtas kl 15" and edited["message"]["edited_at"]
@@ -122,11 +142,10 @@ async def test_edit_and_retract_keep_the_original_for_the_record(client, ctx, wo
     assert forbidden["ok"] is False
     retracted = await anna.call("message:retract", {"message_id": sent["id"]})
     assert retracted["message"]["body"] is None and retracted["message"]["retracted_at"]
-    history = await ctx.services["messaging"].revisions(
-        await _principal(ctx, world.anna.token), uuid.UUID(sent["id"])
-    )
+    history = await ctx.services["messaging"].revisions(await _principal(ctx, world.anna.token), uuid.UUID(sent["id"]))
     assert [(version, action, text) for version, action, _at, text in history] == [
-        (1, "edit", "Hämtas kl 14"), (2, "retract", "Hämtas kl 15"),
+        (1, "edit", "Hämtas kl 14"),
+        (2, "retract", "Hämtas kl 15"),
     ]
     again = await anna.call("message:edit", {"message_id": sent["id"], "body": "igen"})
     assert again["error"]["code"] == "retracted"
@@ -137,8 +156,11 @@ async def test_edit_window_closes(client, ctx, world, connect):
 
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
-    sent = (await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                             "body": "text"}))["message"]
+    sent = (
+        await anna.call(
+            "message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "text"}
+        )
+    )["message"]
     real = ctx.clock
     ctx.clock = lambda: real() + timedelta(minutes=16)
     late = await anna.call("message:edit", {"message_id": sent["id"], "body": "ändrad"})
@@ -153,40 +175,59 @@ async def _principal(ctx, token):
 
 
 async def test_personal_identity_number_is_refused_in_subject_and_case_ref(client, world):
-    for field, value in (("subject", "Utskrivning 19121212-1212"), ("case_ref", "191212121212"),
-                         ("subject", "Patient 121212-1212")):
-        body = {"subject": "Utskrivning", "from_unit_id": str(world.ward), "unit_ids": [str(world.home_care)],
-                field: value}
+    for field, value in (
+        ("subject", "Utskrivning 19121212-1212"),
+        ("case_ref", "191212121212"),
+        ("subject", "Patient 121212-1212"),
+    ):
+        body = {
+            "subject": "Utskrivning",
+            "from_unit_id": str(world.ward),
+            "unit_ids": [str(world.home_care)],
+            field: value,
+        }
         response = await client.post("/api/v1/conversations", json=body, headers=world.anna.headers)
         assert response.status == 422
         problem = await response.json()
         assert problem["code"] == "personal_number_not_allowed"
         assert "1212" not in problem["detail"]
-    ok = await client.post("/api/v1/conversations", json={"subject": "Vårdplanering rum 1212", "case_ref": "LUS-1234567",
-                                                          "from_unit_id": str(world.ward),
-                                                          "unit_ids": [str(world.home_care)]},
-                           headers=world.anna.headers)
+    ok = await client.post(
+        "/api/v1/conversations",
+        json={
+            "subject": "Vårdplanering rum 1212",
+            "case_ref": "LUS-1234567",
+            "from_unit_id": str(world.ward),
+            "unit_ids": [str(world.home_care)],
+        },
+        headers=world.anna.headers,
+    )
     assert ok.status == 201
 
 
 async def test_body_length_is_enforced(client, world, connect):
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
-    ack = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                           "body": "x" * 8001})
+    ack = await anna.call(
+        "message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "x" * 8001}
+    )
     assert ack["ok"] is False and ack["error"]["code"] == "body_too_long"
 
 
 async def test_direct_conversation_between_persons(client, world, connect):
-    response = await client.post("/api/v1/conversations", json={"subject": "Fråga", "user_ids": [str(world.cecilia.user_id)]},
-                                 headers=world.anna.headers)
+    response = await client.post(
+        "/api/v1/conversations",
+        json={"subject": "Fråga", "user_ids": [str(world.cecilia.user_id)]},
+        headers=world.anna.headers,
+    )
     assert response.status == 201
     conversation = await response.json()
     assert conversation["kind"] == "direct"
     cecilia = await connect(world.cecilia)
     anna = await connect(world.anna)
-    sent = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                            "body": "Hej!", "ack_required": True})
+    sent = await anna.call(
+        "message:send",
+        {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "Hej!", "ack_required": True},
+    )
     await cecilia.wait_for("message:new", lambda m: m["id"] == sent["message"]["id"])
     acked = await cecilia.call("message:acknowledge", {"message_id": sent["message"]["id"]})
     assert acked["ok"] is True and acked["message"]["state"] == "acknowledged"
@@ -202,4 +243,6 @@ async def test_system_notice_reaches_participants(client, ctx, world, connect):
         )
     notice = await bertil.wait_for("message:new", lambda m: m["id"] == str(message_id))
     assert notice["kind"] == "system" and notice["system"] == {
-        "kind": "meeting_invitation", "data": {"meeting_id": "m-1", "starts_at": "10:00"}}
+        "kind": "meeting_invitation",
+        "data": {"meeting_id": "m-1", "starts_at": "10:00"},
+    }

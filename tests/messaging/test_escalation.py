@@ -62,8 +62,15 @@ async def test_urgent_message_escalates_after_30_open_minutes_skipping_the_weeke
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
     bertil = await connect(world.bertil)
-    sent = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                            "body": "Utskrivningsklar, behöver insats i helgen", "priority": "urgent"})
+    sent = await anna.call(
+        "message:send",
+        {
+            "conversation_id": conversation["id"],
+            "client_id": str(uuid.uuid4()),
+            "body": "Utskrivningsklar, behöver insats i helgen",
+            "priority": "urgent",
+        },
+    )
     assert sent["ok"] is True and sent["message"]["state"] == "open"
     assert await service.next_due() == datetime(2026, 11, 30, 8, 20, tzinfo=UTC)  # 10 min Friday + 20 min Monday
 
@@ -82,7 +89,9 @@ async def test_urgent_message_escalates_after_30_open_minutes_skipping_the_weeke
     assert updated["recipients"][0]["escalation_route"]["label"] == "Helgsamordnare"
 
     # flagged in both inboxes
-    recipient_inbox = await (await client.get(f"/api/v1/units/{world.home_care}/inbox", headers=world.bertil.headers)).json()
+    recipient_inbox = await (
+        await client.get(f"/api/v1/units/{world.home_care}/inbox", headers=world.bertil.headers)
+    ).json()
     assert recipient_inbox["escalated"] == 1 and recipient_inbox["unacknowledged"] == 1
     sender_inbox = await (await client.get(f"/api/v1/units/{world.ward}/inbox", headers=world.anna.headers)).json()
     assert sender_inbox["escalated_sent"] == 1
@@ -96,7 +105,9 @@ async def test_urgent_message_escalates_after_30_open_minutes_skipping_the_weeke
     acked = await bertil.call("message:acknowledge", {"message_id": sent["message"]["id"]})
     assert acked["ok"] is True and acked["message"]["state"] == "acknowledged"
     assert await service.next_due() is None
-    recipient_inbox = await (await client.get(f"/api/v1/units/{world.home_care}/inbox", headers=world.bertil.headers)).json()
+    recipient_inbox = await (
+        await client.get(f"/api/v1/units/{world.home_care}/inbox", headers=world.bertil.headers)
+    ).json()
     assert recipient_inbox["escalated"] == 0 and recipient_inbox["unacknowledged"] == 0
 
 
@@ -108,8 +119,15 @@ async def test_acknowledged_in_time_never_escalates(client, ctx, world, connect)
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
     bertil = await connect(world.bertil)
-    sent = await anna.call("message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()),
-                                            "body": "Kvittera gärna", "ack_required": True})
+    sent = await anna.call(
+        "message:send",
+        {
+            "conversation_id": conversation["id"],
+            "client_id": str(uuid.uuid4()),
+            "body": "Kvittera gärna",
+            "ack_required": True,
+        },
+    )
     assert await service.next_due() == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # normal: 4 open hours
     clock.now = datetime(2026, 11, 24, 12, 59, tzinfo=UTC)
     assert (await bertil.call("message:acknowledge", {"message_id": sent["message"]["id"]}))["ok"] is True
@@ -120,16 +138,25 @@ async def test_acknowledged_in_time_never_escalates(client, ctx, world, connect)
 
 
 async def test_unit_deadline_is_configurable_by_unit_admin(client, ctx, world):
-    put = await client.put(f"/api/v1/units/{world.home_care}/messaging-settings",
-                           json={"urgent_minutes": 10, "normal_minutes": 60}, headers=world.admin.headers)
+    put = await client.put(
+        f"/api/v1/units/{world.home_care}/messaging-settings",
+        json={"urgent_minutes": 10, "normal_minutes": 60},
+        headers=world.admin.headers,
+    )
     assert put.status == 200
-    refused = await client.put(f"/api/v1/units/{world.home_care}/messaging-settings",
-                               json={"urgent_minutes": 10, "normal_minutes": 60}, headers=world.bertil.headers)
+    refused = await client.put(
+        f"/api/v1/units/{world.home_care}/messaging-settings",
+        json={"urgent_minutes": 10, "normal_minutes": 60},
+        headers=world.bertil.headers,
+    )
     assert refused.status == 403
     ctx.clock = FakeClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     conversation = await unit_conversation(client, world)
-    response = await client.post(f"/api/v1/conversations/{conversation['id']}/messages", headers=world.anna.headers,
-                                 json={"client_id": str(uuid.uuid4()), "body": "Bråttom", "priority": "urgent"})
+    response = await client.post(
+        f"/api/v1/conversations/{conversation['id']}/messages",
+        headers=world.anna.headers,
+        json={"client_id": str(uuid.uuid4()), "body": "Bråttom", "priority": "urgent"},
+    )
     assert response.status == 201
     assert await ctx.services["messaging"].next_due() == datetime(2026, 11, 24, 9, 10, tzinfo=UTC)
 
@@ -140,8 +167,11 @@ async def test_escalation_timer_survives_a_restart(migrated, actors, client, ctx
     ctx.clock = clock
     ctx.services["calendar"] = OfficeHours()
     conversation = await unit_conversation(client, world)
-    response = await client.post(f"/api/v1/conversations/{conversation['id']}/messages", headers=world.anna.headers,
-                                 json={"client_id": str(uuid.uuid4()), "body": "Akut", "priority": "urgent"})
+    response = await client.post(
+        f"/api/v1/conversations/{conversation['id']}/messages",
+        headers=world.anna.headers,
+        json={"client_id": str(uuid.uuid4()), "body": "Akut", "priority": "urgent"},
+    )
     message_id = (await response.json())["id"]
     await client.close()  # the first server is gone; only the database remembers the timer
 
@@ -151,8 +181,9 @@ async def test_escalation_timer_survives_a_restart(migrated, actors, client, ctx
     later.services["calendar"] = OfficeHours()
     async with TestClient(TestServer(app)) as restarted:
         for _ in range(50):
-            listed = await restarted.get(f"/api/v1/conversations/{conversation['id']}/messages",
-                                         headers=world.anna.headers)
+            listed = await restarted.get(
+                f"/api/v1/conversations/{conversation['id']}/messages", headers=world.anna.headers
+            )
             message = (await listed.json())["items"][0]
             if message["state"] == "escalated":
                 break
