@@ -18,6 +18,13 @@ class Principal:
     auth_method: str = "token"  # token | session
     acr: str | None = None
     session_id: str | None = None
+    # Set only for a meeting guest (patient/relative who redeemed a video guest link): the one
+    # meeting this principal may act in. Guests have no units or roles, so every other rule denies.
+    guest_meeting_id: uuid.UUID | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.guest_meeting_id is not None
 
     @property
     def unit_ids(self) -> frozenset[uuid.UUID]:
