@@ -9,6 +9,9 @@ from server.core.plugin import Plugin
 from server.core.ratelimit import InMemoryRateLimiter
 from server.identity.principal import Principal
 from server.video import service
+from server.video.events import events
+from server.video.media import RelayProcesses
+from server.video.rooms import Rooms
 from server.video.routes import api, setup_routes
 
 
@@ -20,7 +23,22 @@ async def video_services(ctx: AppContext) -> AsyncIterator[None]:
             return await service.guest_principal(session, token, ctx.clock())
 
     ctx.services["guest_resolver"] = resolve_guest
-    yield
+
+    rooms: Rooms | None = None
+
+    async def on_signal(*args: object) -> None:
+        assert rooms is not None
+        await rooms.on_signal(*args)  # type: ignore[arg-type]
+
+    media = RelayProcesses(on_signal, idle_seconds=ctx.settings.video_room_idle_seconds)
+    rooms = Rooms(ctx.sio, media)
+    ctx.services["video.media"] = media
+    ctx.services["video.rooms"] = rooms
+    ctx.services.setdefault("disconnect_hooks", []).append(rooms.disconnected)
+    try:
+        yield
+    finally:
+        await media.close()
 
 
-PLUGIN = Plugin(name="video", api=api, setup_routes=setup_routes, lifecycle=[video_services])
+PLUGIN = Plugin(name="video", api=api, events=events, setup_routes=setup_routes, lifecycle=[video_services])
