@@ -34,6 +34,7 @@ import aiortc.rtcrtpreceiver
 import av
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpReceiver,
@@ -221,7 +222,9 @@ class Relay:
         if pid in self.peers:
             await self.leave(pid)
         # No iceServers: the relay only offers host candidates (never a public STUN server).
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        # max-bundle: with aiortc's default (balanced), a video transceiver created in the same
+        # offer as the first video m-line keeps a private transport that is never connected.
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         peer = Peer(pid, pc)
         self.peers[pid] = peer
 
@@ -299,11 +302,6 @@ class Relay:
     async def answer(self, pid: str, sdp: str) -> dict[str, Any]:
         peer = self.peers[pid]
         await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        log.debug(
-            "answer from %s: %s",
-            peer.pid[:6],
-            {t.mid: (t.currentDirection, t.sender._RTCRtpSender__started) for t in peer.pc.getTransceivers()},
-        )
         peer.negotiating = False
         if peer.dirty:
             peer.dirty = False
@@ -348,27 +346,7 @@ class Relay:
 
     async def stats(self) -> dict[str, Any]:
         sources = [s for peer in self.peers.values() for s in peer.sources.values()]
-        outgoing = []
-        for peer in self.peers.values():
-            for (publisher, kind), transceiver in peer.outgoing.items():
-                report = await transceiver.sender.getStats()
-                sent = [getattr(v, "packetsSent", None) for v in report.values()]
-                track = transceiver.sender.track
-                outgoing.append(
-                    {
-                        "to": peer.pid[:6],
-                        "from": publisher[:6],
-                        "kind": kind,
-                        "mid": transceiver.mid,
-                        "track": None
-                        if track is None
-                        else {"q": track.queue.qsize(), "kf": track.needs_keyframe, "state": track.readyState},
-                        "dir": transceiver.currentDirection,
-                        "sent": sent,
-                    }
-                )
         return {
-            "outgoing": outgoing,
             "cpu_seconds": time.process_time() - self.started,
             "peers": len(self.peers),
             "streams_in": len(sources),
@@ -416,7 +394,6 @@ class Relay:
             for (publisher, kind), transceiver in peer.outgoing.items()
         }
         publish = {kind: transceiver.mid for kind, transceiver in peer.publish_mids.items()}
-        log.debug("offer to %s: %s", peer.pid[:6], {t.mid: (t.kind, t.direction) for t in peer.pc.getTransceivers()})
         self.emit(
             {
                 "event": "offer",

@@ -111,11 +111,13 @@ class Bot:
                 for s in self.ack.get("ice_servers", [])
             ]
             policy = self.ack.get("ice_transport_policy", "all")
-            from aiortc import RTCIceTransportPolicy
+            from aiortc import RTCBundlePolicy, RTCIceTransportPolicy
 
+            # max-bundle: aiortc's balanced policy strands a second video m-line on a dead transport.
             self.pc = RTCPeerConnection(
                 RTCConfiguration(
                     iceServers=servers,
+                    bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
                     iceTransportPolicy=RTCIceTransportPolicy.RELAY if policy == "relay" else RTCIceTransportPolicy.ALL,
                 )
             )
@@ -160,6 +162,14 @@ class Bot:
                     self.first_frame_at = time.monotonic()
         except MediaStreamError:
             pass
+
+    def route(self) -> str:
+        """The local candidate type aiortc's ICE nominated ("host", "relay", ...)."""
+        if self.pc is None:
+            return ""
+        connection = self.pc.getTransceivers()[0].sender.transport.transport._connection
+        nominated = list(connection._nominated.values())
+        return str(nominated[0].local_candidate.type) if nominated else ""
 
     async def call(self, event: str, **payload: Any) -> dict[str, Any]:
         result: dict[str, Any] = await self.sio.call(event, {"meeting_id": self.meeting_id, **payload}, timeout=20)

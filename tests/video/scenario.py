@@ -232,7 +232,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
             host = BrowserParticipant(chromium[0], f"{base}/meeting#meeting={meeting_id}&token={nurse}", "host")
-            guest = BrowserParticipant(chromium[1], links[0]["url"].replace("http://127.0.0.1", base), "guest")
+            guest = BrowserParticipant(chromium[1], links[0]["url"], "guest")
             browsers = [host, guest]
             host_page = await host.open()
             await host_page.get_by_role("button", name="Anslut till mötet").click(timeout=20_000)
@@ -262,7 +262,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await second.connect()
             await second.join()
 
-        others = len(browsers) + (1 if args.browsers else 1)  # every joined participant but oneself
+        others = len(browsers) if browsers else 1  # every joined participant but oneself
 
         async def bot_sees_everyone() -> bool:
             return len([n for n in bot.frames.values() if n > 0]) >= others
@@ -296,16 +296,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         result["browser_errors"] = {p.label: p.errors for p in browsers}
         result["participant_ids"] = {"bot": bot.participant_id}
+        result["ice_routes"] = {"bot": bot.route()}
         for p in browsers:
-            result["participant_ids"][p.label] = await p.page.get_by_test_id("call").get_attribute(
-                "data-participant-id"
-            )
+            call_section = p.page.get_by_test_id("call")
+            result["participant_ids"][p.label] = await call_section.get_attribute("data-participant-id")
+            result["ice_routes"][p.label] = await call_section.get_attribute("data-ice-route")
         media = ctx.services["video.media"]
         result["relay_stats"] = await media.stats(__import__("uuid").UUID(meeting_id))
         result["relay_os_pid"] = media.worker_pid(__import__("uuid").UUID(meeting_id))
         result["server_os_pid"] = __import__("os").getpid()
         result["lurker"] = {
-            "events": lurker.events,
+            "events": list(lurker.events),
             "offers": lurker.offers,
             "participants": lurker.participants,
             "answer": await lurker.call("video:answer", sdp="v=0 not really an answer"),
