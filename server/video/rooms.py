@@ -7,6 +7,7 @@ receives the participant list, and is never joined to the media backend, so it g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class Participant:
     audio: bool = True
     video: bool = True
     screen: bool = False
+    media_task: asyncio.Future[None] | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,7 @@ class Rooms:
                 await self._participants_changed(room)
                 await self._lobby_changed(room)
                 task = asyncio.ensure_future(self._start_media(room, participant))
+                participant.media_task = task
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             return {
@@ -204,6 +207,9 @@ class Rooms:
             if not room.participants:
                 del self.rooms[meeting_id]
         if was_joined:
+            if target.media_task is not None and not target.media_task.done():
+                with contextlib.suppress(Exception):
+                    await target.media_task  # leave only after join reached the media plane
             await self.media.leave(meeting_id, target.id)
 
     async def mute(self, meeting_id: uuid.UUID, sid: str, target_id: str | None, changes: dict[str, bool]) -> None:
