@@ -56,8 +56,19 @@ class Settings(BaseSettings):
     )
     idp_max_failures: int = Field(default=5, ge=1, description="Failed logins before the account locks.")
     idp_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked local account stays locked.")
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description="TURN URLs handed to meeting participants, e.g. turns:turn.example.se:443?transport=tcp. "
+        "Empty: host candidates only. Public STUN is never used.",
+    )
+    turn_secret: str = Field(default="", description="coturn static-auth-secret (TURN REST credentials).")
+    turn_ttl_seconds: int = Field(default=3600, ge=60, le=86400, description="Lifetime of TURN credentials.")
+    video_ice_transport_policy: str = Field(
+        default="all", pattern="^(all|relay)$", description="'relay' forces browsers through TURN."
+    )
+    video_room_idle_seconds: float = Field(default=60.0, gt=0, description="Stop an empty room's relay after this.")
 
-    @field_validator("allowed_origins", "oidc_required_acr", "oidc_allowed_algs", mode="before")
+    @field_validator("allowed_origins", "oidc_required_acr", "oidc_allowed_algs", "turn_urls", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):

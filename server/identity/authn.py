@@ -25,6 +25,9 @@ PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("brygga_principal", Pr
 
 # (ctx, session id) -> principal or None; registered by the session implementation.
 SessionResolver = Callable[[AppContext, str], Awaitable[Principal | None]]
+# (ctx, guest token) -> guest principal or None; registered by the video domain
+# (`ctx.services["guest_resolver"]`). Guest tokens work only for socket.io, never for the HTTP API.
+GuestResolver = Callable[[AppContext, str], Awaitable[Principal | None]]
 
 
 async def principal_from_bearer(ctx: AppContext, header: str) -> Principal | None:
@@ -88,7 +91,16 @@ def principal_of(request: web.Request) -> Principal:
 
 
 async def authenticate_socket(ctx: AppContext, environ: dict[str, Any], auth: Any) -> Principal:
-    """Token in the `auth` payload, else the same-origin session cookie. Raises ConnectionRefusedError."""
+    """Token in the `auth` payload, a meeting guest token, else the same-origin session cookie.
+
+    Raises ConnectionRefusedError.
+    """
+    if isinstance(auth, dict) and auth.get("guest_token"):
+        guest_resolver: GuestResolver | None = ctx.services.get("guest_resolver")
+        guest = await guest_resolver(ctx, str(auth["guest_token"])) if guest_resolver else None
+        if guest is None:
+            raise refused("invalid_guest_token", "The guest session has expired or was revoked.")
+        return guest
     if isinstance(auth, dict) and auth.get("token"):
         principal = await principal_from_bearer(ctx, f"Bearer {auth['token']}")
         if principal is None:

@@ -35,6 +35,11 @@ def install_connection_handlers(ctx: AppContext) -> Connections:
 
     async def disconnect(sid: str, *_reason: Any) -> None:
         connections.remove(sid)
+        for hook in ctx.services.get("disconnect_hooks", []):  # domains clean up per-socket state
+            try:
+                await hook(sid)
+            except Exception:
+                log.exception("disconnect hook failed")
 
     sio.on("connect", connect)
     sio.on("disconnect", disconnect)
