@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import update
 
 from server.core.models import User
-from tests.conftest import bearer
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, bearer, require_service
 from tests.identity.helpers import PASSWORD, Live, local_user, start_live
 
 
@@ -110,6 +110,23 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
         yield Demo(live, ward_id, municipal_id, nurse, officer, admin, admin_token)
     finally:
         await live.client.close()
+
+
+@pytest.fixture
+async def media_browser() -> AsyncIterator[Any]:
+    """Debian Chromium with Chromium's built-in fake camera and microphone (for the meeting page)."""
+    require_service(Path(CHROMIUM).exists(), f"Debian chromium at {CHROMIUM}")
+    from playwright.async_api import async_playwright
+
+    fake_media = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + fake_media
+        )
+        try:
+            yield instance
+        finally:
+            await instance.close()
 
 
 async def _admin_token(live: Live) -> tuple[uuid.UUID, str]:

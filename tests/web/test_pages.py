@@ -3,6 +3,7 @@ session expiry, the provider's login page; axe-core and both viewports on each."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -202,15 +203,16 @@ async def test_offline_outbox_catch_up_and_session_expiry(demo: Demo, browser):
     await context.close()
 
 
-async def test_meetings_list_links_to_the_meeting_page(demo: Demo, browser):
-    context, page, errors = await nurse_on_unit_page(demo, browser)
+async def test_meetings_list_links_to_the_meeting_page(demo: Demo, media_browser):
+    context, page, errors = await nurse_on_unit_page(demo, media_browser)
+    await context.grant_permissions(["camera", "microphone"], origin=demo.base)
     await page.get_by_role("button", name="Boka möte").click()
     await page.get_by_label("Mötets titel").fill("SIP inför utskrivning")
     tomorrow = (datetime.now() + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
     await page.get_by_label("Starttid").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
     await page.locator("form").get_by_role("button", name="Boka möte").click()
     await page.get_by_role("status").filter(has_text="Mötet är bokat.").wait_for()
-    await page.get_by_role("link", name="Möten").click()
+    await page.get_by_role("navigation", name="Huvudmeny").get_by_role("link", name="Möten").click()
     item = page.get_by_test_id("meeting-list").locator("li").filter(has_text="SIP inför utskrivning")
     await item.wait_for()
     join = item.get_by_role("link", name="Anslut: SIP inför utskrivning")
@@ -222,8 +224,12 @@ async def test_meetings_list_links_to_the_meeting_page(demo: Demo, browser):
         await assert_no_horizontal_scroll(page, f"the meetings list ({viewport})")
     await join.click()
     await page.wait_for_url(re.compile(r".*/meeting#meeting=.*"))
-    await page.wait_for_load_state("networkidle")
-    assert await page.locator("h1").count() >= 1
+    await page.get_by_role("heading", name="Videomöte").wait_for()
+    await page.locator("video").first.wait_for()
+    for _ in range(50):  # the camera preview plays (wait_for_function would need 'unsafe-eval')
+        if await page.evaluate("[...document.querySelectorAll('video')].some(v => v.readyState >= 2)"):
+            break
+        await asyncio.sleep(0.2)
     await assert_accessible(page, "the meeting page (video part)")
     await screenshot(page, "meeting")
     await page.set_viewport_size(PHONE)
