@@ -4,11 +4,21 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { describeError } from "./api";
 import { useT } from "./i18n";
 
-/** The page's h1; receives focus when the route changes so screen readers announce the new page. */
+let initialPage = true;
+
+/**
+ * The page's h1. After an in-app navigation it receives focus, so screen readers announce the new
+ * page and Tab continues from there; on the first page of a visit focus stays at the top (skip link).
+ */
 export function PageHeading({ children, id }: { children: ComponentChildren; id?: string }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
-    if (document.activeElement === document.body || document.activeElement?.closest("nav, .route-link")) {
+    if (initialPage) {
+      initialPage = false;
+      return;
+    }
+    const active = document.activeElement;
+    if (!active || active === document.body || active.closest("nav, form, .actions, .conversation-list, .unit-list")) {
       ref.current?.focus();
     }
   }, []);

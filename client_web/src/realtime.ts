@@ -7,7 +7,6 @@
 // server's idempotency on (sender, client_id) turns a resend into the same message.
 import { io, type Socket } from "socket.io-client";
 import { ApiError, get, sessionExpired, upload } from "./api";
-import { attachmentUploadPath } from "./services";
 import { idbAll, idbDelete, idbGet, idbPut, META, OUTBOX } from "./idb";
 import { createStore } from "./store";
 import type { Attachment, EscalationEvent, Message, ReceiptEvent, RecipientState } from "./types";
@@ -192,6 +191,10 @@ async function saveEntry(entry: OutboxEntry): Promise<void> {
 async function removeEntry(clientId: string): Promise<void> {
   await idbDelete(OUTBOX, clientId);
   outboxStore.update((list) => list.filter((item) => item.client_id !== clientId));
+}
+
+export function attachmentUploadPath(conversationId: string): string {
+  return `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments`;
 }
 
 export function newClientId(): string {

@@ -1,7 +1,7 @@
 // Every server endpoint the client uses, in one place (contracts of the identity, directory,
 // messaging and video parts; see their docs and /api/openapi.json).
 import { get, post, query, request, upload, type UploadHandle } from "./api";
-import { emit } from "./realtime";
+import { attachmentUploadPath, connectionStore, emit } from "./realtime";
 import type { ContactRoute, Conversation, ImportReport, Inbox, Meeting, Message, Organisation, Page, Reachability, Unit, UnitSummary } from "./types";
 
 // ---- directory ----
@@ -111,37 +111,43 @@ export function createConversation(body: { subject: string; case_ref?: string | 
   });
 }
 
+/** Unit actions go over the socket; while it is down, the same operation over REST (same semantics). */
+async function act(event: string, payload: Record<string, unknown>, rest: () => Promise<unknown>): Promise<void> {
+  if (connectionStore.get() === "online") await emit(event, payload);
+  else await rest();
+}
+
 export async function acknowledgeMessage(message: Message): Promise<void> {
-  await emit("message:acknowledge", { message_id: message.id });
+  await act("message:acknowledge", { message_id: message.id }, () => post(messagePath(message, "/acknowledge")));
 }
 
 export async function claimMessage(message: Message, release = false): Promise<void> {
-  await emit("message:claim", { message_id: message.id, release });
+  await act("message:claim", { message_id: message.id, release }, () => post(messagePath(message, "/claim"), { release }));
 }
 
 /** Misdirected (felsänt): give the message back to its sender, with a reason. */
 export async function returnMessage(message: Message, reason: "wrong_unit" | "wrong_patient" | "other" = "wrong_unit"): Promise<void> {
-  await emit("message:return", { message_id: message.id, reason });
+  await act("message:return", { message_id: message.id, reason }, () => post(messagePath(message, "/return"), { reason }));
 }
 
 export async function editMessage(message: Message, body: string): Promise<void> {
-  await emit("message:edit", { message_id: message.id, body });
+  await act("message:edit", { message_id: message.id, body }, () => request(messagePath(message), { method: "PATCH", body: { body } }));
 }
 
 export async function retractMessage(message: Message): Promise<void> {
-  await emit("message:retract", { message_id: message.id });
+  await act("message:retract", { message_id: message.id }, () => post(messagePath(message, "/retract")));
+}
+
+function messagePath(message: Message, action = ""): string {
+  return `/api/v1/conversations/${encodeURIComponent(message.conversation_id)}/messages/${encodeURIComponent(message.id)}${action}`;
 }
 
 export async function markRead(conversationId: string, upTo: number): Promise<void> {
   await emit("message:read", { conversation_id: conversationId, up_to: upTo });
 }
 
-export function attachmentUploadPath(conversationId: string): string {
-  return `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments`;
-}
-
 export function attachmentUrl(conversationId: string, attachmentId: string): string {
-  return `/api/v1/conversations/${encodeURIComponent(conversationId)}/attachments/${encodeURIComponent(attachmentId)}`;
+  return `${attachmentUploadPath(conversationId)}/${encodeURIComponent(attachmentId)}`;
 }
 
 // ---- meetings ----

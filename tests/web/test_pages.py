@@ -7,6 +7,7 @@ import asyncio
 import re
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -235,5 +236,41 @@ async def test_meetings_list_links_to_the_meeting_page(demo: Demo, media_browser
     await page.set_viewport_size(PHONE)
     await assert_accessible(page, "the meeting page (video part, phone)")
     await page.set_viewport_size(DESKTOP)
+    assert errors.real() == []
+    await context.close()
+
+
+async def test_keyboard_only_and_english(demo: Demo, browser):
+    """Skip link, focus moved to each new page's heading, Ctrl+Enter sends; English texts and Stockholm time."""
+    context, page, errors = await nurse_on_unit_page(demo, browser)
+    await page.get_by_role("button", name="Starta konversation").first.click()
+    await page.get_by_label("Ämne").fill("Läkemedelslista")
+    await page.get_by_label("Ämne").press("Enter")  # submits the form
+    heading = page.get_by_role("heading", name="Läkemedelslista")
+    await heading.wait_for()
+    assert await page.evaluate("document.activeElement.tagName") == "H1"  # focus follows the navigation
+
+    await page.reload()  # a fresh visit starts at the top: the first Tab reaches the skip link
+    await heading.wait_for()
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Hoppa till innehållet"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
+
+    await page.get_by_label("Meddelande", exact=True).focus()
+    await page.keyboard.type("Listan skickas i eftermiddag.")
+    await page.keyboard.press("Control+Enter")
+    message = page.get_by_test_id("message").filter(has_text="Listan skickas i eftermiddag.")
+    await message.wait_for()
+    assert await page.evaluate("document.activeElement.id") == "composer-body"  # ready for the next one
+
+    await page.get_by_role("button", name="English").click()
+    await page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Directory").wait_for()
+    await page.get_by_label("Message", exact=True).wait_for()
+    stamp = await message.locator("time").first.get_attribute("datetime")
+    shown = await message.locator("time").first.inner_text()
+    local = datetime.fromisoformat(stamp).astimezone(ZoneInfo("Europe/Stockholm"))
+    assert local.strftime("%H:%M") in shown and str(local.day) in shown
+    await assert_accessible(page, "the conversation in English")
     assert errors.real() == []
     await context.close()
