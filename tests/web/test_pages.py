@@ -274,3 +274,34 @@ async def test_keyboard_only_and_english(demo: Demo, browser):
     await assert_accessible(page, "the conversation in English")
     assert errors.real() == []
     await context.close()
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+async def test_main_pages_at_both_viewports(demo: Demo, browser, viewport):
+    """Inbox, conversation, directory, unit page and meetings: axe-clean and no sideways scrolling."""
+    context, page, errors = await new_page(browser, viewport)
+    await login(page, demo, demo.nurse)
+    info = await (await page.request.get(demo.url("/api/v1/session"))).json()
+    csrf = {info["csrf_header"]: info["csrf_token"]}
+    created = await page.request.post(
+        demo.url("/api/v1/conversations"),
+        headers=csrf,
+        data={"subject": "Trygghetslarm", "from_unit_id": str(demo.ward), "unit_ids": [str(demo.municipal)]},
+    )
+    assert created.status == 201, await created.text()
+    conversation = await created.json()
+    pages = {
+        "inbox": ("/#/inbox", "Inkorg"),
+        "conversation": (f"/#/conversations/{conversation['id']}", "Trygghetslarm"),
+        "directory": ("/#/directory?q=nacka", "Kontaktkatalog"),
+        "unit page": (f"/#/directory/units/{demo.municipal}", "Biståndsenheten Nacka"),
+        "meetings": ("/#/meetings", "Möten"),
+    }
+    for name, (path, heading) in pages.items():
+        await page.goto(demo.url(path))
+        await page.get_by_role("heading", name=heading, exact=True).wait_for()
+        await page.get_by_role("status").filter(has_text="Laddar").wait_for(state="detached")
+        await assert_accessible(page, f"the {name} ({viewport})")
+        await assert_no_horizontal_scroll(page, f"the {name} ({viewport})")
+    assert errors.real() == []
+    await context.close()
