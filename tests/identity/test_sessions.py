@@ -130,3 +130,27 @@ async def test_login_code_redemption_and_logout_on_postgresql(tmp_path, pg_datab
         assert (await live.client.get("/api/v1/me")).status == 401
     finally:
         await live.client.close()
+
+
+async def test_socket_of_a_timed_out_session_is_dropped(live):
+    import asyncio
+
+    import socketio
+
+    from server.identity.socket import drop_expired_session_sockets
+
+    _, secret = await local_user(live.ctx, "rut")
+    done = await login_via_forms(live.client, "rut", secret=secret)
+    cookie = done.cookies["brygga_session"].value
+    sio = socketio.AsyncClient(reconnection=False)
+    dropped = asyncio.Event()
+    sio.on("disconnect", lambda *args: dropped.set())
+    await sio.connect(live.base, headers={"Cookie": f"brygga_session={cookie}"}, transports=["websocket"])
+    assert await drop_expired_session_sockets(live.ctx) == 0
+    real_clock = live.ctx.clock
+    live.ctx.clock = lambda: real_clock() + timedelta(minutes=live.settings.session_idle_minutes + 1)
+    try:
+        assert await drop_expired_session_sockets(live.ctx) == 1
+        await asyncio.wait_for(dropped.wait(), 2)
+    finally:
+        live.ctx.clock = real_clock
