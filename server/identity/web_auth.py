@@ -21,7 +21,7 @@ from server.identity import service, sessions, store
 from server.identity.authn import SESSION_COOKIE
 from server.identity.models import LogoutTokenSeen
 from server.identity.oidc import RelyingParty
-from server.identity.socket import disconnect_session, disconnect_user
+from server.identity.socket import disconnect_session
 
 log = logging.getLogger("brygga.identity")
 
@@ -139,11 +139,9 @@ async def handle_logout_token(ctx: AppContext, token: str) -> bool:
     except IntegrityError:
         raise Problem("logout_token_replayed", "This logout token was already used.", status=400) from None
     for ended_user in ended:
-        if claims.get("sid"):
-            # Sockets that authenticated with one of the ended sessions; the feed catches other nodes.
-            await disconnect_user_sessions(ctx, ended_user)
-        else:
-            await disconnect_user(ctx, ended_user)
+        # Sockets that authenticated with one of the ended sessions (not the user's token-based
+        # integrations); other nodes follow the change feed.
+        await disconnect_user_sessions(ctx, ended_user)
     return True
 
 
