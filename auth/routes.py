@@ -140,6 +140,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return again(texts["expired"], 400)
     policy = accounts.LockoutPolicy(ctx.settings.idp_max_failures, ctx.settings.idp_lockout_minutes)
     now = ctx.clock()
+    limiter: accounts.AddressLimiter = ctx.services.setdefault("idp_address_limiter", accounts.AddressLimiter())
+    address = request.remote or "unknown"
+    if limiter.blocked(address, now):
+        return again(texts["slow_down"], 429)
     ticket = totp_secret = ""
     async with ctx.db.transaction() as session:
         result = await accounts.authenticate(
@@ -167,6 +171,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             ip=request.remote,
             details={"result": outcome.value, "provider": "builtin"},
         )
+    if outcome not in (accounts.Outcome.OK, accounts.Outcome.ENROL):
+        limiter.failed(address, now)
     if outcome is accounts.Outcome.OK and result.user is not None:
         return await _finish_login(request, provider, query, result.user)
     if outcome is accounts.Outcome.ENROL and result.user is not None:

@@ -166,3 +166,23 @@ async def test_discovery_and_jwks_and_key_rotation(live, tmp_path):
     after = (await (await live.client.get("/idp/jwks")).json())["keys"]
     assert len(after) == 2 and after[1]["kid"] == keys[0]["kid"]  # old key still published
     assert live.ctx.services["idp"].keys.kid == after[0]["kid"]  # new key signs
+
+
+async def test_many_failures_from_one_address_are_slowed_down(live):
+    from auth.accounts import AddressLimiter
+    from tests.identity.helpers import login_via_forms
+
+    live.ctx.services["idp_address_limiter"] = AddressLimiter(limit=3)
+    for attempt in range(3):
+        answer = await login_via_forms(live.client, f"nobody{attempt}", "wrong-password", code="123456")
+        assert answer.status == 401
+    blocked = await login_via_forms(live.client, "nobody", "wrong-password", code="123456")
+    assert blocked.status == 429
+    assert "För många misslyckade inloggningar" in await blocked.text()
+    later = live.ctx.clock
+    live.ctx.clock = lambda: later() + timedelta(minutes=6)
+    try:
+        again = await login_via_forms(live.client, "nobody", "wrong-password", code="123456")
+    finally:
+        live.ctx.clock = later
+    assert again.status == 401
