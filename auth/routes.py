@@ -90,7 +90,9 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     prompts = set(query.get("prompt", "").split())
     if "login" not in prompts:
         user = await provider.resume(request.cookies.get(IDP_COOKIE, ""))
-        if user is not None:
+        max_age = query.get("max_age", "")
+        too_old = user is not None and max_age.isdigit() and time.time() - user.auth_time > int(max_age)
+        if user is not None and not too_old:
             return _respond(await provider.authorize(query, user))
     form_token = secrets.token_urlsafe(24)
     page = pages.login_page(lang, urlencode(query), form_token)

@@ -186,3 +186,21 @@ async def test_many_failures_from_one_address_are_slowed_down(live):
     finally:
         live.ctx.clock = later
     assert again.status == 401
+
+
+async def test_prompt_login_and_max_age_force_a_fresh_login(live):
+    from tests.identity.helpers import login_via_forms
+
+    _, totp = await local_user(live.ctx, "max")
+    assert (await login_via_forms(live.client, "max", secret=totp)).status == 302  # provider session exists
+    redirect = live.base + "/auth/callback"
+    _verifier, challenge = pkce()
+    params = {"response_type": "code", "client_id": "brygga", "redirect_uri": redirect, "scope": "openid",
+              "state": "s", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256"}  # fmt: skip
+    sso = await live.client.get("/idp/authorize?" + urlencode(params), allow_redirects=False)
+    assert sso.status == 302  # single sign-on
+    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+        if "max_age" in extra:
+            await asyncio.sleep(1.1)
+        page = await live.client.get("/idp/authorize?" + urlencode({**params, **extra}), allow_redirects=False)
+        assert page.status == 200 and "Logga in" in await page.text()
