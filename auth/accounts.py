@@ -54,6 +54,33 @@ class LockoutPolicy:
     lock_minutes: int = 15
 
 
+class AddressLimiter:
+    """Anti-automation per client address (ASVS 2.4.1), beside the per-account lockout: at most
+    `limit` failed logins from one address within `window`. In-process; each node counts its own."""
+
+    def __init__(self, limit: int = 20, window: timedelta = timedelta(minutes=5)) -> None:
+        self.limit = limit
+        self.window = window
+        self.failures: dict[str, list[datetime]] = {}
+
+    def _recent(self, address: str, now: datetime) -> list[datetime]:
+        recent = [when for when in self.failures.get(address, []) if when > now - self.window]
+        if recent:
+            self.failures[address] = recent
+        else:
+            self.failures.pop(address, None)
+        return recent
+
+    def blocked(self, address: str, now: datetime) -> bool:
+        return len(self._recent(address, now)) >= self.limit
+
+    def failed(self, address: str, now: datetime) -> None:
+        self.failures.setdefault(address, []).append(now)
+        if len(self.failures) > 10_000:  # bounded memory under a spray from many addresses
+            for key in list(self.failures)[:1000]:
+                self._recent(key, now)
+
+
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         from server.core.errors import Problem

@@ -21,6 +21,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "locked": "Kontot är tillfälligt låst efter för många misslyckade försök. Försök igen efter {until} (UTC).",
         "disabled": "Kontot är avstängt. Kontakta din administratör.",
         "expired": "Sidan hade gått ut. Försök igen.",
+        "slow_down": "För många misslyckade inloggningar från din anslutning. Vänta några minuter och försök igen.",
         "enrol_title": "Koppla en autentiseringsapp",
         "enrol_lead": (
             "Inloggning kräver två faktorer. Skanna QR-koden med en autentiseringsapp "
@@ -48,6 +49,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "locked": "The account is temporarily locked after too many failed attempts. Try again after {until} (UTC).",
         "disabled": "The account is disabled. Contact your administrator.",
         "expired": "The page had expired. Please try again.",
+        "slow_down": "Too many failed logins from your connection. Wait a few minutes and try again.",
         "enrol_title": "Set up an authenticator app",
         "enrol_lead": (
             "Logging in needs two factors. Scan the QR code with an authenticator app "

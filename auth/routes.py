@@ -90,7 +90,9 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     prompts = set(query.get("prompt", "").split())
     if "login" not in prompts:
         user = await provider.resume(request.cookies.get(IDP_COOKIE, ""))
-        if user is not None:
+        max_age = query.get("max_age", "")
+        too_old = user is not None and max_age.isdigit() and time.time() - user.auth_time > int(max_age)
+        if user is not None and not too_old:
             return _respond(await provider.authorize(query, user))
     form_token = secrets.token_urlsafe(24)
     page = pages.login_page(lang, urlencode(query), form_token)
@@ -140,6 +142,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return again(texts["expired"], 400)
     policy = accounts.LockoutPolicy(ctx.settings.idp_max_failures, ctx.settings.idp_lockout_minutes)
     now = ctx.clock()
+    limiter: accounts.AddressLimiter = ctx.services.setdefault("idp_address_limiter", accounts.AddressLimiter())
+    address = request.remote or "unknown"
+    if limiter.blocked(address, now):
+        return again(texts["slow_down"], 429)
     ticket = totp_secret = ""
     async with ctx.db.transaction() as session:
         result = await accounts.authenticate(
@@ -167,6 +173,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             ip=request.remote,
             details={"result": outcome.value, "provider": "builtin"},
         )
+    if outcome not in (accounts.Outcome.OK, accounts.Outcome.ENROL):
+        limiter.failed(address, now)
     if outcome is accounts.Outcome.OK and result.user is not None:
         return await _finish_login(request, provider, query, result.user)
     if outcome is accounts.Outcome.ENROL and result.user is not None:

@@ -84,6 +84,8 @@ async def identity_services(ctx: AppContext) -> AsyncIterator[None]:
     config = rp_config(ctx)
     http_access: HttpAccess | None = None
     if ctx.settings.uses_builtin_idp:
+        if config.required_acr:
+            log.warning("BRYGGA_OIDC_REQUIRED_ACR is set but the built-in provider never claims it; nobody can log in")
         access: Any = BuiltinAccess(provider)
         backchannel = config.post_logout_redirect_uri.rstrip("/") + "/auth/backchannel-logout"
 

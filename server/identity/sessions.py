@@ -127,6 +127,11 @@ async def resolve(session: AsyncSession, secret: str, now: datetime, timeouts: T
     return replace(principal, session_id=row.id_hash, csrf_token=row.csrf_token, issuer=row.issuer)
 
 
+async def live_session_hashes(session: AsyncSession, hashes: list[str], now: datetime, timeouts: Timeouts) -> set[str]:
+    rows = await session.execute(select(BrowserSession).where(BrowserSession.id_hash.in_(hashes)))
+    return {row.id_hash for row in rows.scalars() if session_is_live(row, now, timeouts)}
+
+
 async def get_row(session: AsyncSession, id_hash: str) -> BrowserSession | None:
     return await session.get(BrowserSession, id_hash)
 

@@ -118,6 +118,28 @@ async def refresh_user(ctx: AppContext, user_id: uuid.UUID) -> None:
 
 CHANGE_POLL_SECONDS = 0.5
 CHANGE_RETENTION = timedelta(hours=1)
+SESSION_SWEEP_ROUNDS = 60  # every 30 s: drop sockets whose browser session timed out
+
+
+async def drop_expired_session_sockets(ctx: AppContext) -> int:
+    """Sockets opened with a browser session that has since hit its idle or absolute timeout."""
+    connections: Connections = ctx.services["connections"]
+    by_session = {
+        principal.session_id: (sid, principal.user_id)
+        for sid, principal in list(connections.by_sid.items())
+        if principal.session_id
+    }
+    if not by_session:
+        return 0
+    timeouts = sessions.Timeouts.of(ctx.settings)
+    async with ctx.db.transaction() as session:
+        live = await sessions.live_session_hashes(session, list(by_session), ctx.clock(), timeouts)
+    dropped = 0
+    for session_hash, (sid, _user_id) in by_session.items():
+        if session_hash not in live:
+            await ctx.sio.disconnect(sid)
+            dropped += 1
+    return dropped
 
 
 async def follow_changes(ctx: AppContext) -> AsyncIterator[None]:
@@ -137,6 +159,9 @@ async def follow_changes(ctx: AppContext) -> AsyncIterator[None]:
                     rounds += 1
                     if rounds % 600 == 0:
                         await sessions.purge_changes(session, ctx.clock() - CHANGE_RETENTION)
+                        await sessions.purge_expired(session, ctx.clock(), sessions.Timeouts.of(ctx.settings))
+                if rounds % SESSION_SWEEP_ROUNDS == 0:
+                    await drop_expired_session_sockets(ctx)
                 for change in changes:
                     last = change.seq
                     if change.kind == "logout" and change.session_hash:

@@ -6,7 +6,6 @@ These are redirects and form posts, not JSON API operations, so they are plain a
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime, timedelta
 from html import escape
 
@@ -16,12 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from server.audit.service import record
 from server.core.context import AppContext, ctx_of
 from server.core.errors import Problem
-from server.core.realtime import Connections
 from server.identity import service, sessions, store
 from server.identity.authn import SESSION_COOKIE
 from server.identity.models import LogoutTokenSeen
 from server.identity.oidc import RelyingParty
-from server.identity.socket import disconnect_session, disconnect_user
+from server.identity.socket import disconnect_user
 
 log = logging.getLogger("brygga.identity")
 
@@ -136,27 +134,15 @@ async def handle_logout_token(ctx: AppContext, token: str) -> bool:
             ended = await sessions.destroy_by_provider(
                 session, rp.issuer, sid=str(claims["sid"]) if claims.get("sid") else None, user_id=user_id
             )
+            for ended_user in ended:
+                # Every node drops all of the user's sockets; clients whose credentials are still
+                # valid (another device's session, a token) simply reconnect.
+                await sessions.record_change(session, ended_user, "logout")
     except IntegrityError:
         raise Problem("logout_token_replayed", "This logout token was already used.", status=400) from None
     for ended_user in ended:
-        if claims.get("sid"):
-            # Sockets that authenticated with one of the ended sessions; the feed catches other nodes.
-            await disconnect_user_sessions(ctx, ended_user)
-        else:
-            await disconnect_user(ctx, ended_user)
+        await disconnect_user(ctx, ended_user)  # this node at once; others within the feed's poll
     return True
-
-
-async def disconnect_user_sessions(ctx: AppContext, user_id: uuid.UUID) -> None:
-    """Drop this node's sockets of `user_id` whose browser session no longer exists."""
-    connections: Connections = ctx.services["connections"]
-    async with ctx.db.transaction() as session:
-        for sid in connections.of_user(user_id):
-            principal = connections.by_sid.get(sid)
-            if principal is None or principal.session_id is None:
-                continue
-            if await sessions.get_row(session, principal.session_id) is None:
-                await disconnect_session(ctx, principal.user_id, principal.session_id)
 
 
 async def backchannel_logout(request: web.Request) -> web.Response:

@@ -166,3 +166,41 @@ async def test_discovery_and_jwks_and_key_rotation(live, tmp_path):
     after = (await (await live.client.get("/idp/jwks")).json())["keys"]
     assert len(after) == 2 and after[1]["kid"] == keys[0]["kid"]  # old key still published
     assert live.ctx.services["idp"].keys.kid == after[0]["kid"]  # new key signs
+
+
+async def test_many_failures_from_one_address_are_slowed_down(live):
+    from auth.accounts import AddressLimiter
+    from tests.identity.helpers import login_via_forms
+
+    live.ctx.services["idp_address_limiter"] = AddressLimiter(limit=3)
+    for attempt in range(3):
+        answer = await login_via_forms(live.client, f"nobody{attempt}", "wrong-password", code="123456")
+        assert answer.status == 401
+    blocked = await login_via_forms(live.client, "nobody", "wrong-password", code="123456")
+    assert blocked.status == 429
+    assert "För många misslyckade inloggningar" in await blocked.text()
+    later = live.ctx.clock
+    live.ctx.clock = lambda: later() + timedelta(minutes=6)
+    try:
+        again = await login_via_forms(live.client, "nobody", "wrong-password", code="123456")
+    finally:
+        live.ctx.clock = later
+    assert again.status == 401
+
+
+async def test_prompt_login_and_max_age_force_a_fresh_login(live):
+    from tests.identity.helpers import login_via_forms
+
+    _, totp = await local_user(live.ctx, "max")
+    assert (await login_via_forms(live.client, "max", secret=totp)).status == 302  # provider session exists
+    redirect = live.base + "/auth/callback"
+    _verifier, challenge = pkce()
+    params = {"response_type": "code", "client_id": "brygga", "redirect_uri": redirect, "scope": "openid",
+              "state": "s", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256"}  # fmt: skip
+    sso = await live.client.get("/idp/authorize?" + urlencode(params), allow_redirects=False)
+    assert sso.status == 302  # single sign-on
+    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+        if "max_age" in extra:
+            await asyncio.sleep(1.1)
+        page = await live.client.get("/idp/authorize?" + urlencode({**params, **extra}), allow_redirects=False)
+        assert page.status == 200 and "Logga in" in await page.text()

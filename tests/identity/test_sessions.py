@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from yarl import URL
 
 from tests.identity.helpers import (
@@ -115,3 +116,41 @@ async def test_cookie_is_secure_on_https(tmp_path):
 
     live.ctx.settings.public_base_url = "https://brygga.example"
     assert session_cookie_options(live.ctx)["secure"] is True
+
+
+@pytest.mark.postgres
+async def test_login_code_redemption_and_logout_on_postgresql(tmp_path, pg_database):
+    live = await start_live(tmp_path / "data", database_url=pg_database)
+    try:
+        _, secret = await local_user(live.ctx, "pia")
+        assert (await login_via_forms(live.client, "pia", secret=secret)).status == 302
+        assert (await live.client.get("/api/v1/me")).status == 200
+        out = await live.client.post("/api/v1/session/logout-everywhere", headers=await csrf(live.client))
+        assert out.status == 200 and (await out.json())["ended_sessions"] == 1
+        assert (await live.client.get("/api/v1/me")).status == 401
+    finally:
+        await live.client.close()
+
+
+async def test_socket_of_a_timed_out_session_is_dropped(live):
+    import asyncio
+
+    import socketio
+
+    from server.identity.socket import drop_expired_session_sockets
+
+    _, secret = await local_user(live.ctx, "rut")
+    done = await login_via_forms(live.client, "rut", secret=secret)
+    cookie = done.cookies["brygga_session"].value
+    sio = socketio.AsyncClient(reconnection=False)
+    dropped = asyncio.Event()
+    sio.on("disconnect", lambda *args: dropped.set())
+    await sio.connect(live.base, headers={"Cookie": f"brygga_session={cookie}"}, transports=["websocket"])
+    assert await drop_expired_session_sockets(live.ctx) == 0
+    real_clock = live.ctx.clock
+    live.ctx.clock = lambda: real_clock() + timedelta(minutes=live.settings.session_idle_minutes + 1)
+    try:
+        assert await drop_expired_session_sockets(live.ctx) == 1
+        await asyncio.wait_for(dropped.wait(), 2)
+    finally:
+        live.ctx.clock = real_clock
