@@ -35,7 +35,7 @@ from server.directory.text import fold
 
 MAX_RANKED = 1000
 HSA_LIKE = re.compile(r"^SE\d{4,}", re.IGNORECASE)
-SORT_CAP = 200  # FTS hits up to this many are sorted by name; more keep index order
+SORT_CAP = 50  # FTS hits up to this many are sorted by name; more keep index order
 FUZZY_SIMILARITY = 0.7  # PostgreSQL word_similarity needed for a fuzzy hit
 VOCAB_TTL = 300.0  # seconds a process keeps the typo-correction vocabulary (writes here reset it)
 
@@ -143,12 +143,13 @@ def _fts_query(words: Sequence[str]) -> str:
     return " ".join(f'"{word}"*' for word in words)
 
 
-async def _fts(session: AsyncSession, match: str, filters: Filters, limit: int) -> list[uuid.UUID]:
-    """Units matching an FTS5 expression. Small result sets are sorted by name; large ones keep index order.
+async def _fts(session: AsyncSession, words: Sequence[str], filters: Filters, limit: int) -> list[uuid.UUID]:
+    """Units where every word is a word prefix in the name, aliases or town (FTS5).
 
-    No bm25 ORDER BY: scoring every match of a broad prefix ("vard*" hits ~15% of units) costs hundreds of
-    milliseconds at 100k units, while index order with a LIMIT stops early. The order is deterministic, so
-    offsets in cursors stay valid.
+    Small result sets (< SORT_CAP) are ordered with name matches first, then by name; larger ones keep the
+    index order. No bm25 ORDER BY: scoring every match of a broad prefix ("vard*" hits ~15% of units)
+    costs hundreds of milliseconds at 100k units, while index order with a LIMIT stops early. Either way
+    the order is deterministic, so offsets in cursors stay valid.
     """
     fetch = max(limit, SORT_CAP)
     query = (
@@ -158,9 +159,14 @@ async def _fts(session: AsyncSession, match: str, filters: Filters, limit: int) 
         .where(text("unit_search MATCH :match"), *_filter_clauses(filters))
         .limit(fetch)
     )
-    rows = list((await session.execute(query, {"match": match})).all())
+    rows = list((await session.execute(query, {"match": _fts_query(words)})).all())
     if len(rows) < fetch:
-        rows.sort(key=lambda row: (row[1], row[0]))
+
+        def in_name(name: str) -> bool:
+            name_words = name.split()
+            return all(any(part.startswith(word) for part in name_words) for word in words)
+
+        rows.sort(key=lambda row: (not in_name(row[1]), row[1], row[0]))
     return [row[0] for row in rows[:limit]]
 
 
@@ -184,10 +190,7 @@ class Ranking:
 
 
 async def _words(session: AsyncSession, words: Sequence[str], filters: Filters, ranking: Ranking, match: str) -> None:
-    """Every word a prefix of a word of the name first, then of the name, aliases or town."""
-    ranking.add(await _fts(session, " AND ".join(f'name : "{w}"*' for w in words), filters, ranking.need), match)
-    if not ranking.full:
-        ranking.add(await _fts(session, _fts_query(words), filters, ranking.need), match)
+    ranking.add(await _fts(session, words, filters, ranking.need), match)
 
 
 async def _ranked_sqlite(session: AsyncSession, folded: str, filters: Filters, ranking: Ranking) -> str | None:
@@ -203,10 +206,11 @@ async def _ranked_sqlite(session: AsyncSession, folded: str, filters: Filters, r
     words = folded.split()
     if ranking.full:
         return None
-    await _words(session, words, filters, ranking, "words")
-    if ranking.full:
-        return None
     vocabulary = await Vocabulary.get(session)
+    if all(vocabulary.known_prefix(word) for word in words):  # else the words tier cannot match
+        await _words(session, words, filters, ranking, "words")
+        if ranking.full:
+            return None
     corrected = vocabulary.correct(words)
     if corrected is None:
         return None

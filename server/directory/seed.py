@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from server.core.context import AppContext
 from server.core.models import Organisation, Unit
 from server.directory import importer
-from server.directory.models import ContactRoute, TimeSpan, search_columns
+from server.directory.models import ContactRoute, TimeSpan, search_columns, table_of
 from server.directory.search import Vocabulary
 from server.directory.text import MUNICIPALITIES, fold, luhn_complete
 
@@ -506,9 +506,9 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
                     }
                 )
         async with ctx.db.transaction() as session:
-            await session.execute(insert(Unit.__table__), units)
-            await session.execute(insert(ContactRoute.__table__), routes)
-            await session.execute(insert(TimeSpan.__table__), spans)
+            await session.execute(insert(table_of(Unit)), units)
+            await session.execute(insert(table_of(ContactRoute)), routes)
+            await session.execute(insert(table_of(TimeSpan)), spans)
         written += len(units)
         if progress:
             progress(f"generated {written} of {count} units")

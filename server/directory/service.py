@@ -777,26 +777,40 @@ async def _page(
     corrected: str | None,
     at: datetime | None,
 ) -> s.UnitPage:
+    from sqlalchemy import select
+
     from server.directory import search
 
     ids = [hit.unit_id for hit, _ in picked]
-    units = {u.id: u for u in (await session.execute(select_units(ids))).scalars()}
-    orgs = await store.organisations_by_id(session, [u.organisation_id for u in units.values()])
+    rows = await session.execute(
+        select(
+            Unit.id,
+            Unit.name,
+            Unit.unit_type,
+            Unit.hsa_id,
+            Unit.municipality_code,
+            Unit.town,
+            Organisation.id,
+            Organisation.name,
+        )
+        .join(Organisation, Organisation.id == Unit.organisation_id)
+        .where(Unit.id.in_(ids))
+    )  # one query, plain columns: this runs on every search
+    found = {row[0]: row for row in rows.all()}
     items = []
     for hit, usable in picked:
-        unit = units[hit.unit_id]
-        org = orgs[unit.organisation_id]
+        unit_id, name, unit_type, hsa_id, code, town, org_id, org_name = found[hit.unit_id]
         items.append(
             s.UnitSummary(
-                id=unit.id,
-                name=unit.name,
-                unit_type=unit.unit_type,
-                hsa_id=unit.hsa_id,
-                municipality_code=unit.municipality_code,
-                municipality_name=MUNICIPALITIES.get(unit.municipality_code or ""),
-                town=unit.town,
-                organisation_id=org.id,
-                organisation_name=org.name,
+                id=unit_id,
+                name=name,
+                unit_type=unit_type,
+                hsa_id=hsa_id,
+                municipality_code=code,
+                municipality_name=MUNICIPALITIES.get(code or ""),
+                town=town,
+                organisation_id=org_id,
+                organisation_name=org_name,
                 match=hit.match,
                 open_routes=[route_out(r) for r in usable] if usable is not None and at is not None else None,
             )
