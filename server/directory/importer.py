@@ -66,6 +66,7 @@ CSV_COLUMNS = [
 ]
 PROGRESS_EVERY = 1000
 BULK = 2000  # rows per executemany
+DROPPED = ("id", "organisation_id", "parent_id", "closures")  # snapshot keys export leaves out
 
 
 class RowError(BaseModel):
@@ -709,18 +710,9 @@ def _export_json(
         unit_items.append(
             json.dumps(
                 {
-                    "hsa_id": unit.hsa_id,
+                    **{key: value for key, value in svc.unit_snapshot(unit).items() if key not in DROPPED},
                     "organisation_number": org.org_number,
-                    "name": unit.name,
-                    "unit_type": unit.unit_type,
                     "parent_hsa_id": hsa_by_id.get(unit.parent_id) if unit.parent_id else None,
-                    "municipality_code": unit.municipality_code,
-                    "address": {"street": unit.street, "postal_code": unit.postal_code, "town": unit.town},
-                    "aliases": list(unit.aliases or []),
-                    "description": unit.description,
-                    "active": unit.active,
-                    "valid_from": unit.valid_from.isoformat() if unit.valid_from else None,
-                    "valid_to": unit.valid_to.isoformat() if unit.valid_to else None,
                     "routes": [_route_json(route) for route in routes.get(unit.id, [])],
                 },
                 ensure_ascii=False,

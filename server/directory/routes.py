@@ -241,17 +241,7 @@ async def directory_changes(request: web.Request, query: s.ChangeQuery) -> s.Cha
     async with ctx_of(request).db.transaction() as session:
         rows = await store.changes(session, query.since, query.limit)
     return s.ChangeFeed(
-        items=[
-            s.ChangeOut(
-                seq=v.seq,
-                resource_type=v.resource_type,
-                resource_id=v.resource_id,
-                version=v.version,
-                operation=v.operation,
-                at=v.at,
-            )
-            for v in rows
-        ],
+        items=[s.ChangeOut.model_validate(v, from_attributes=True) for v in rows],
         next_since=rows[-1].seq if rows else query.since,
     )
 

@@ -248,8 +248,11 @@ class Vocabulary:
         return vocabulary
 
     def known_prefix(self, word: str) -> bool:
+        """True if some indexed word starts with `word` (words with digits are never corrected: True)."""
         import bisect
 
+        if not word.isalpha():
+            return True
         index = bisect.bisect_left(self.terms, word)
         return index < len(self.terms) and self.terms[index].startswith(word)
 

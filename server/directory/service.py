@@ -529,42 +529,65 @@ async def _with_closures(
 # --------------------------------------------------------------------------------------------- endpoints, affiliations
 
 
+async def _create_simple(
+    session: AsyncSession,
+    actor: Principal | None,
+    model: type[store.Versioned],
+    kind: str,
+    values: dict[str, Any],
+    unit_id: uuid.UUID | None = None,
+) -> store.Versioned:
+    obj = model(id=uuid.uuid4(), version=1, updated_by=actor.user_id if actor else None, **values)
+    session.add(obj)
+    await session.flush()
+    await record_version(session, actor, kind, obj, "create", {}, snapshot(obj), unit_id=unit_id)
+    return obj
+
+
+async def _update_simple(
+    session: AsyncSession,
+    actor: Principal | None,
+    model: type[store.Versioned],
+    kind: str,
+    object_id: uuid.UUID,
+    expected: int,
+    values: dict[str, Any],
+    *,
+    delete: bool = False,
+) -> store.Versioned:
+    """Compare-and-set update (or soft delete) of an endpoint or affiliation, with history and audit."""
+    obj = await _locked(session, model, object_id, expected, kind)
+    before = snapshot(obj)
+    _set(obj, values)
+    if delete:
+        obj.deleted_at = datetime.now(UTC)
+    await session.flush()
+    unit_id = getattr(obj, "unit_id", None)
+    await record_version(
+        session, actor, kind, obj, "delete" if delete else "update", before, snapshot(obj), unit_id=unit_id
+    )
+    return obj
+
+
 async def create_endpoint(session: AsyncSession, actor: Principal | None, body: s.EndpointCreate) -> Endpoint:
     if body.unit_id is not None:
         await get_unit(session, body.unit_id)
     if body.organisation_id is not None and await store.live(session, Organisation, body.organisation_id) is None:
         raise NotFound("organisation")
-    endpoint = Endpoint(id=uuid.uuid4(), version=1, updated_by=actor.user_id if actor else None, **body.model_dump())
-    session.add(endpoint)
-    await session.flush()
-    await record_version(session, actor, "endpoint", endpoint, "create", {}, snapshot(endpoint), unit_id=body.unit_id)
-    return endpoint
+    return await _create_simple(session, actor, Endpoint, "endpoint", body.model_dump(), unit_id=body.unit_id)
 
 
 async def update_endpoint(
     session: AsyncSession, actor: Principal | None, endpoint_id: uuid.UUID, expected: int, body: s.EndpointPatch
 ) -> Endpoint:
-    endpoint = await _locked(session, Endpoint, endpoint_id, expected, "endpoint")
-    before = snapshot(endpoint)
-    _set(endpoint, body.model_dump(exclude_unset=True))
-    await session.flush()
-    await record_version(
-        session, actor, "endpoint", endpoint, "update", before, snapshot(endpoint), unit_id=endpoint.unit_id
-    )
-    return endpoint
+    values = body.model_dump(exclude_unset=True)
+    return await _update_simple(session, actor, Endpoint, "endpoint", endpoint_id, expected, values)
 
 
 async def delete_endpoint(
     session: AsyncSession, actor: Principal | None, endpoint_id: uuid.UUID, expected: int
 ) -> None:
-    endpoint = await _locked(session, Endpoint, endpoint_id, expected, "endpoint")
-    before = snapshot(endpoint)
-    endpoint.deleted_at = datetime.now(UTC)
-    endpoint.status = "off"
-    await session.flush()
-    await record_version(
-        session, actor, "endpoint", endpoint, "delete", before, snapshot(endpoint), unit_id=endpoint.unit_id
-    )
+    await _update_simple(session, actor, Endpoint, "endpoint", endpoint_id, expected, {"status": "off"}, delete=True)
 
 
 async def party_exists(session: AsyncSession, party_id: uuid.UUID) -> bool:
@@ -577,35 +600,22 @@ async def create_affiliation(session: AsyncSession, actor: Principal | None, bod
     for party in (body.primary_id, body.participating_id):
         if not await party_exists(session, party):
             raise Problem("unknown_party", "Both parties must be existing organisations or units.", status=422)
-    affiliation = Affiliation(
-        id=uuid.uuid4(), version=1, updated_by=actor.user_id if actor else None, **body.model_dump()
-    )
-    session.add(affiliation)
-    await session.flush()
-    await record_version(session, actor, "affiliation", affiliation, "create", {}, snapshot(affiliation))
-    return affiliation
+    return await _create_simple(session, actor, Affiliation, "affiliation", body.model_dump())
 
 
 async def update_affiliation(
     session: AsyncSession, actor: Principal | None, affiliation_id: uuid.UUID, expected: int, body: s.AffiliationPatch
 ) -> Affiliation:
-    affiliation = await _locked(session, Affiliation, affiliation_id, expected, "affiliation")
-    before = snapshot(affiliation)
-    _set(affiliation, body.model_dump(exclude_unset=True))
-    await session.flush()
-    await record_version(session, actor, "affiliation", affiliation, "update", before, snapshot(affiliation))
-    return affiliation
+    values = body.model_dump(exclude_unset=True)
+    return await _update_simple(session, actor, Affiliation, "affiliation", affiliation_id, expected, values)
 
 
 async def delete_affiliation(
     session: AsyncSession, actor: Principal | None, affiliation_id: uuid.UUID, expected: int
 ) -> None:
-    affiliation = await _locked(session, Affiliation, affiliation_id, expected, "affiliation")
-    before = snapshot(affiliation)
-    affiliation.deleted_at = datetime.now(UTC)
-    affiliation.active = False
-    await session.flush()
-    await record_version(session, actor, "affiliation", affiliation, "delete", before, snapshot(affiliation))
+    await _update_simple(
+        session, actor, Affiliation, "affiliation", affiliation_id, expected, {"active": False}, delete=True
+    )
 
 
 async def history(session: AsyncSession, resource_type: str, object_id: uuid.UUID) -> s.History:
@@ -615,17 +625,7 @@ async def history(session: AsyncSession, resource_type: str, object_id: uuid.UUI
     return s.History(
         resource_type=resource_type,
         resource_id=object_id,
-        versions=[
-            s.VersionOut(
-                version=v.version,
-                operation=v.operation,
-                at=v.at,
-                actor_user_id=v.actor_user_id,
-                diff=v.diff,
-                snapshot=v.snapshot,
-            )
-            for v in versions
-        ],
+        versions=[s.VersionOut.model_validate(v, from_attributes=True) for v in versions],
     )
 
 
