@@ -228,7 +228,7 @@ async def test_iti90_search_parameters(client, rich, demo):
     affiliations = await fhir_get(
         client, "/fhir/OrganizationAffiliation", **{"participating-organization": str(rich["home_care"])}
     )
-    assert affiliations["total"] == 1
+    assert affiliations["total"] == 2  # the demo affiliation and the one made here
     post = await client.post("/fhir/Location/_search", data={"name": "avdelning 52, medicinkliniken, sodersj"})
     assert post.status == 200
     assert (await post.json())["total"] == 1
