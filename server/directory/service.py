@@ -777,29 +777,17 @@ async def _page(
     corrected: str | None,
     at: datetime | None,
 ) -> s.UnitPage:
-    from sqlalchemy import select
 
     from server.directory import search
 
-    ids = [hit.unit_id for hit, _ in picked]
-    rows = await session.execute(
-        select(
-            Unit.id,
-            Unit.name,
-            Unit.unit_type,
-            Unit.hsa_id,
-            Unit.municipality_code,
-            Unit.town,
-            Organisation.id,
-            Organisation.name,
-        )
-        .join(Organisation, Organisation.id == Unit.organisation_id)
-        .where(Unit.id.in_(ids))
-    )  # one query, plain columns: this runs on every search
-    found = {row[0]: row for row in rows.all()}
+    missing = [hit.unit_id for hit, _ in picked if hit.row is None]
+    found = {hit.unit_id: hit.row for hit, _ in picked if hit.row is not None}
+    if missing:  # e.g. PostgreSQL hits carry ids only
+        rows = await session.execute(search.summary_select().where(Unit.id.in_(missing)))
+        found.update({row[0]: row for row in rows.all()})
     items = []
     for hit, usable in picked:
-        unit_id, name, unit_type, hsa_id, code, town, org_id, org_name = found[hit.unit_id]
+        unit_id, _folded, name, unit_type, hsa_id, code, town, org_id, org_name = found[hit.unit_id]
         items.append(
             s.UnitSummary(
                 id=unit_id,
