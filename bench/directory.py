@@ -45,18 +45,20 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def main(units: int, rounds: int, keep: bool) -> int:
-    data_dir = Path(tempfile.mkdtemp(prefix="brygga-bench-directory-"))
+async def main(units: int, rounds: int, keep: bool, reuse: str | None) -> int:
+    data_dir = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="brygga-bench-directory-"))
+    keep = keep or bool(reuse)
     print(f"database in {data_dir}")
     settings = Settings(data_dir=data_dir)
-    await upgrade(settings.effective_database_url)
     ctx = cli_context(settings)
     try:
-        started = time.perf_counter()
-        await seed.seed_demo(ctx)
-        await seed.generate(ctx, units, seed=7)
+        if not reuse:
+            await upgrade(settings.effective_database_url)
+            started = time.perf_counter()
+            await seed.seed_demo(ctx)
+            await seed.generate(ctx, units, seed=7)
+            print(f"built {units} generated units (+ demo directory) in {time.perf_counter() - started:.1f} s")
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"built {units} generated units (+ demo directory) in {time.perf_counter() - started:.1f} s")
         rng = random.Random(3)
         print(f"{'kind':8} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'target':>8}")
         failed = False
@@ -97,5 +99,6 @@ if __name__ == "__main__":
     parser.add_argument("--units", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the database directory (printed)")
+    parser.add_argument("--reuse", metavar="DIR", help="search an existing bench database directory (kept)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.units, args.rounds, args.keep)))
+    sys.exit(asyncio.run(main(args.units, args.rounds, args.keep, args.reuse)))

@@ -36,7 +36,7 @@ from server.directory import schemas as s
 from server.directory import service as svc
 from server.directory import store
 from server.directory.models import ContactRoute, DirectoryVersion, TimeSpan, search_columns, table_of
-from server.directory.search import Vocabulary
+from server.directory.search import Vocabulary, optimize_index
 from server.identity.principal import Principal
 
 Format = Literal["csv", "json"]
@@ -631,6 +631,8 @@ async def _apply(
     for model, rows in ((ContactRoute, routes), (TimeSpan, spans), (DirectoryVersion, versions)):
         for chunk in range(0, len(rows), BULK):
             await session.execute(insert(table_of(model)), rows[chunk : chunk + BULK])
+    if len(new_units) >= BULK:
+        await optimize_index(session)
 
 
 # --------------------------------------------------------------------------------------------- export

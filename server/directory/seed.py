@@ -18,7 +18,7 @@ from server.core.context import AppContext
 from server.core.models import Organisation, Unit
 from server.directory import importer
 from server.directory.models import ContactRoute, TimeSpan, search_columns, table_of
-from server.directory.search import Vocabulary
+from server.directory.search import Vocabulary, optimize_index
 from server.directory.text import MUNICIPALITIES, fold, luhn_complete
 
 REGION_NUMBER = "2321000016"
@@ -535,5 +535,7 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
         written += len(units)
         if progress:
             progress(f"generated {written} of {count} units")
+    async with ctx.db.transaction() as session:
+        await optimize_index(session)
     Vocabulary.invalidate()
     return written
