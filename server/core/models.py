@@ -37,6 +37,8 @@ class Organisation(Base):
 
 class Unit(Base):
     __tablename__ = "units"
+    # (folded name, id): search's prefix tier and keyset listing read it in order (0003_directory).
+    __table_args__ = (Index("ix_units_search_name", "search_name", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -58,7 +60,7 @@ class Unit(Base):
     valid_from: Mapped[date | None] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     # Case- and accent-folded name (server.directory.text.fold): exact and prefix search, stable sort.
-    search_name: Mapped[str] = mapped_column(String(200), default="", index=True)
+    search_name: Mapped[str] = mapped_column(String(200), default="")
     # Folded name, aliases, town, HSA-id and organisation: the trigram-indexed text on PostgreSQL.
     search_text: Mapped[str] = mapped_column(String(2000), default="")
     # Stable 63-bit key derived from the id: the rowid of the unit's row in the SQLite FTS5 index.

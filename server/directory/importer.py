@@ -34,8 +34,9 @@ from server.core.context import AppContext
 from server.core.models import Organisation, Unit
 from server.directory import schemas as s
 from server.directory import service as svc
-from server.directory.models import ContactRoute, DirectoryVersion, TimeSpan, search_columns
-from server.directory.search import Vocabulary
+from server.directory import store
+from server.directory.models import ContactRoute, DirectoryVersion, TimeSpan, search_columns, table_of
+from server.directory.search import Vocabulary, optimize_index
 from server.identity.principal import Principal
 
 Format = Literal["csv", "json"]
@@ -65,6 +66,7 @@ CSV_COLUMNS = [
 ]
 PROGRESS_EVERY = 1000
 BULK = 2000  # rows per executemany
+DROPPED = ("id", "organisation_id", "parent_id", "closures")  # snapshot keys export leaves out
 
 
 class RowError(BaseModel):
@@ -142,6 +144,26 @@ def format_timespan(span: s.TimeSpanIn | TimeSpan) -> str:
     while len(parts) > 4 and not parts[-1]:
         parts.pop()
     return "#".join(parts)
+
+
+def _route_signature(routes: list[Any]) -> list[tuple[Any, ...]]:
+    """What makes two lists of routes the same for an import (ids and versions aside)."""
+    signatures = [
+        (
+            r.purpose,
+            r.channel,
+            r.label,
+            r.value,
+            r.audience,
+            r.rank,
+            r.note or None,
+            r.valid_from,
+            r.valid_to,
+            tuple(format_timespan(span) for span in r.hours),
+        )
+        for r in routes
+    ]
+    return sorted(signatures, key=repr)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -494,6 +516,11 @@ async def _apply(
         ids.update({hsa_id: unit_id for hsa_id, unit_id in rows.all() if hsa_id})
     new_units: list[dict[str, Any]] = []
     replaced: list[uuid.UUID] = []
+    skip: set[uuid.UUID] = set()  # existing units whose routes stay as they are
+    current_routes: dict[uuid.UUID, list[ContactRoute]] = {}
+    existing_ids = [unit.id for unit in existing.values()]
+    for chunk in range(0, len(existing_ids), 500):
+        current_routes.update(await store.routes_of(session, existing_ids[chunk : chunk + 500]))
     for index, (_line, data) in enumerate(parsed.units, start=1):
         address = data.address or s.Address()
         unit_id = ids[data.hsa_id]
@@ -533,20 +560,29 @@ async def _apply(
             )
         else:
             before = svc.snapshot(unit)
-            for key, value in values.items():
-                setattr(unit, key, value)
-            unit.deleted_at = None
-            unit.version += 1
-            unit.updated_by = actor_id
-            report.units_updated += 1
-            versions.append(
-                svc.version_row(actor, "unit", unit.id, unit.version, "update", before, svc.snapshot(unit), now)
-            )
-            replaced.append(unit.id)
+            same_routes = _route_signature(data.routes) == _route_signature(current_routes.get(unit.id, []))
+            if all(getattr(unit, key) == value for key, value in values.items()) and unit.deleted_at is None:
+                if same_routes:
+                    skip.add(unit.id)  # unchanged: no new version (re-running a seed changes nothing)
+                    continue
+            else:
+                for key, value in values.items():
+                    setattr(unit, key, value)
+                unit.deleted_at = None
+                unit.version += 1
+                unit.updated_by = actor_id
+                report.units_updated += 1
+                versions.append(
+                    svc.version_row(actor, "unit", unit.id, unit.version, "update", before, svc.snapshot(unit), now)
+                )
+            if not same_routes:
+                replaced.append(unit.id)
+            else:
+                skip.add(unit.id)
         if progress and index % PROGRESS_EVERY == 0:
             progress(f"wrote {index} of {len(parsed.units)} units")
     for chunk in range(0, len(new_units), BULK):
-        await session.execute(insert(Unit.__table__), new_units[chunk : chunk + BULK])
+        await session.execute(insert(table_of(Unit)), new_units[chunk : chunk + BULK])
     await session.flush()
 
     if replaced:
@@ -567,6 +603,8 @@ async def _apply(
     routes: list[dict[str, Any]] = []
     spans: list[dict[str, Any]] = []
     for _line, data in parsed.units:
+        if ids[data.hsa_id] in skip:
+            continue
         for route_in in data.routes:
             route_id = uuid.uuid4()
             route_row = {
@@ -592,7 +630,9 @@ async def _apply(
         progress(f"writing {len(routes)} routes and {len(versions)} history entries")
     for model, rows in ((ContactRoute, routes), (TimeSpan, spans), (DirectoryVersion, versions)):
         for chunk in range(0, len(rows), BULK):
-            await session.execute(insert(model.__table__), rows[chunk : chunk + BULK])
+            await session.execute(insert(table_of(model)), rows[chunk : chunk + BULK])
+    if len(new_units) >= BULK:
+        await optimize_index(session)
 
 
 # --------------------------------------------------------------------------------------------- export
@@ -672,18 +712,9 @@ def _export_json(
         unit_items.append(
             json.dumps(
                 {
-                    "hsa_id": unit.hsa_id,
+                    **{key: value for key, value in svc.unit_snapshot(unit).items() if key not in DROPPED},
                     "organisation_number": org.org_number,
-                    "name": unit.name,
-                    "unit_type": unit.unit_type,
                     "parent_hsa_id": hsa_by_id.get(unit.parent_id) if unit.parent_id else None,
-                    "municipality_code": unit.municipality_code,
-                    "address": {"street": unit.street, "postal_code": unit.postal_code, "town": unit.town},
-                    "aliases": list(unit.aliases or []),
-                    "description": unit.description,
-                    "active": unit.active,
-                    "valid_from": unit.valid_from.isoformat() if unit.valid_from else None,
-                    "valid_to": unit.valid_to.isoformat() if unit.valid_to else None,
                     "routes": [_route_json(route) for route in routes.get(unit.id, [])],
                 },
                 ensure_ascii=False,

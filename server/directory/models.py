@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Time, Uuid, event
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Table, Time, Uuid, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.core.db import Base, UTCDateTime, new_id, utcnow
@@ -144,6 +144,11 @@ class DirectoryVersion(Base):
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     diff: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (for bulk executemany inserts)."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 def search_columns(

@@ -241,17 +241,7 @@ async def directory_changes(request: web.Request, query: s.ChangeQuery) -> s.Cha
     async with ctx_of(request).db.transaction() as session:
         rows = await store.changes(session, query.since, query.limit)
     return s.ChangeFeed(
-        items=[
-            s.ChangeOut(
-                seq=v.seq,
-                resource_type=v.resource_type,
-                resource_id=v.resource_id,
-                version=v.version,
-                operation=v.operation,
-                at=v.at,
-            )
-            for v in rows
-        ],
+        items=[s.ChangeOut.model_validate(v, from_attributes=True) for v in rows],
         next_since=rows[-1].seq if rows else query.since,
     )
 
@@ -658,4 +648,40 @@ async def export_directory(request: web.Request, query: ExportQuery) -> web.Resp
         content_type=content_type,
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="brygga-directory-{stamp}.{query.format}"'},
+    )
+
+
+class Municipality(BaseModel):
+    code: str
+    name: str
+
+
+class DirectoryVocabulary(BaseModel):
+    org_kinds: list[str]
+    unit_types: list[str]
+    purposes: list[str]
+    channels: list[str]
+    audiences: list[str]
+    holiday_rules: list[str]
+    municipalities: list[Municipality] = Field(description="The 26 Stockholm County municipalities (SCB codes).")
+
+
+@api.route(
+    "GET",
+    "/api/v1/directory/vocabulary",
+    summary="Codes for forms and filters (unit types, purposes, channels, municipalities)",
+    tags=TAGS,
+    response=DirectoryVocabulary,
+)
+async def directory_vocabulary(request: web.Request) -> DirectoryVocabulary:
+    from server.directory import text
+
+    return DirectoryVocabulary(
+        org_kinds=list(text.ORG_KINDS),
+        unit_types=list(text.UNIT_TYPES),
+        purposes=list(text.PURPOSES),
+        channels=list(text.CHANNELS),
+        audiences=list(text.AUDIENCES),
+        holiday_rules=list(text.HOLIDAY_RULES),
+        municipalities=[Municipality(code=code, name=name) for code, name in text.MUNICIPALITIES.items()],
     )

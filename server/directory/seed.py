@@ -17,8 +17,8 @@ from sqlalchemy import insert, select
 from server.core.context import AppContext
 from server.core.models import Organisation, Unit
 from server.directory import importer
-from server.directory.models import ContactRoute, TimeSpan, search_columns
-from server.directory.search import Vocabulary
+from server.directory.models import ContactRoute, TimeSpan, search_columns, table_of
+from server.directory.search import Vocabulary, optimize_index
 from server.directory.text import MUNICIPALITIES, fold, luhn_complete
 
 REGION_NUMBER = "2321000016"
@@ -313,16 +313,39 @@ def demo_document() -> dict[str, Any]:
     return {"organisations": organisations, "units": units}
 
 
+DEMO_AFFILIATIONS = [  # (primary unit, participating unit): the ward discharges to Nacka's home care and HSL
+    ("SE2321000016-7AV52", "SE2120003700-HTNACKA"),
+    ("SE2321000016-7AV52", "SE2120003700-HSLNACKA"),
+]
+
+
 async def seed_demo(ctx: AppContext) -> list[str]:
     import json
 
-    report = await importer.run_import(ctx, json.dumps(demo_document(), ensure_ascii=False), "json")
+    from server.directory import schemas, service
+    from server.directory.models import Affiliation
+
+    document = demo_document()
+    report = await importer.run_import(ctx, json.dumps(document, ensure_ascii=False), "json")
     if not report.committed:
         raise RuntimeError(f"demo directory rejected: {report.errors[:3]}")
+    async with ctx.db.transaction() as session:
+        wanted = {hsa_id for pair in DEMO_AFFILIATIONS for hsa_id in pair}
+        ids = dict((await session.execute(select(Unit.hsa_id, Unit.id).where(Unit.hsa_id.in_(wanted)))).all())
+        for primary, participating in DEMO_AFFILIATIONS:
+            exists = await session.scalar(
+                select(Affiliation.id).where(
+                    Affiliation.primary_id == ids[primary], Affiliation.participating_id == ids[participating]
+                )
+            )
+            if exists is None:
+                body = schemas.AffiliationCreate(
+                    primary_id=ids[primary], participating_id=ids[participating], role="discharge-cooperation"
+                )
+                await service.create_affiliation(session, None, body)
     return [
-        f"Directory: {report.organisations_created + report.organisations_updated} organisations, "
-        f"{report.units_created + report.units_updated} units (e.g. Avdelning 52 SÖS SE2321000016-7AV52, "
-        "Hemtjänst Nacka centrum SE2120003700-HTNACKA)."
+        f"Directory: {len(document['organisations'])} organisations, {len(document['units'])} units "
+        "(e.g. Avdelning 52 SÖS SE2321000016-7AV52, Hemtjänst Nacka centrum SE2120003700-HTNACKA)."
     ]
 
 
@@ -506,11 +529,13 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
                     }
                 )
         async with ctx.db.transaction() as session:
-            await session.execute(insert(Unit.__table__), units)
-            await session.execute(insert(ContactRoute.__table__), routes)
-            await session.execute(insert(TimeSpan.__table__), spans)
+            await session.execute(insert(table_of(Unit)), units)
+            await session.execute(insert(table_of(ContactRoute)), routes)
+            await session.execute(insert(table_of(TimeSpan)), spans)
         written += len(units)
         if progress:
             progress(f"generated {written} of {count} units")
+    async with ctx.db.transaction() as session:
+        await optimize_index(session)
     Vocabulary.invalidate()
     return written

@@ -529,42 +529,65 @@ async def _with_closures(
 # --------------------------------------------------------------------------------------------- endpoints, affiliations
 
 
+async def _create_simple(
+    session: AsyncSession,
+    actor: Principal | None,
+    model: type[store.Versioned],
+    kind: str,
+    values: dict[str, Any],
+    unit_id: uuid.UUID | None = None,
+) -> store.Versioned:
+    obj = model(id=uuid.uuid4(), version=1, updated_by=actor.user_id if actor else None, **values)
+    session.add(obj)
+    await session.flush()
+    await record_version(session, actor, kind, obj, "create", {}, snapshot(obj), unit_id=unit_id)
+    return obj
+
+
+async def _update_simple(
+    session: AsyncSession,
+    actor: Principal | None,
+    model: type[store.Versioned],
+    kind: str,
+    object_id: uuid.UUID,
+    expected: int,
+    values: dict[str, Any],
+    *,
+    delete: bool = False,
+) -> store.Versioned:
+    """Compare-and-set update (or soft delete) of an endpoint or affiliation, with history and audit."""
+    obj = await _locked(session, model, object_id, expected, kind)
+    before = snapshot(obj)
+    _set(obj, values)
+    if delete:
+        obj.deleted_at = datetime.now(UTC)
+    await session.flush()
+    unit_id = getattr(obj, "unit_id", None)
+    await record_version(
+        session, actor, kind, obj, "delete" if delete else "update", before, snapshot(obj), unit_id=unit_id
+    )
+    return obj
+
+
 async def create_endpoint(session: AsyncSession, actor: Principal | None, body: s.EndpointCreate) -> Endpoint:
     if body.unit_id is not None:
         await get_unit(session, body.unit_id)
     if body.organisation_id is not None and await store.live(session, Organisation, body.organisation_id) is None:
         raise NotFound("organisation")
-    endpoint = Endpoint(id=uuid.uuid4(), version=1, updated_by=actor.user_id if actor else None, **body.model_dump())
-    session.add(endpoint)
-    await session.flush()
-    await record_version(session, actor, "endpoint", endpoint, "create", {}, snapshot(endpoint), unit_id=body.unit_id)
-    return endpoint
+    return await _create_simple(session, actor, Endpoint, "endpoint", body.model_dump(), unit_id=body.unit_id)
 
 
 async def update_endpoint(
     session: AsyncSession, actor: Principal | None, endpoint_id: uuid.UUID, expected: int, body: s.EndpointPatch
 ) -> Endpoint:
-    endpoint = await _locked(session, Endpoint, endpoint_id, expected, "endpoint")
-    before = snapshot(endpoint)
-    _set(endpoint, body.model_dump(exclude_unset=True))
-    await session.flush()
-    await record_version(
-        session, actor, "endpoint", endpoint, "update", before, snapshot(endpoint), unit_id=endpoint.unit_id
-    )
-    return endpoint
+    values = body.model_dump(exclude_unset=True)
+    return await _update_simple(session, actor, Endpoint, "endpoint", endpoint_id, expected, values)
 
 
 async def delete_endpoint(
     session: AsyncSession, actor: Principal | None, endpoint_id: uuid.UUID, expected: int
 ) -> None:
-    endpoint = await _locked(session, Endpoint, endpoint_id, expected, "endpoint")
-    before = snapshot(endpoint)
-    endpoint.deleted_at = datetime.now(UTC)
-    endpoint.status = "off"
-    await session.flush()
-    await record_version(
-        session, actor, "endpoint", endpoint, "delete", before, snapshot(endpoint), unit_id=endpoint.unit_id
-    )
+    await _update_simple(session, actor, Endpoint, "endpoint", endpoint_id, expected, {"status": "off"}, delete=True)
 
 
 async def party_exists(session: AsyncSession, party_id: uuid.UUID) -> bool:
@@ -577,35 +600,22 @@ async def create_affiliation(session: AsyncSession, actor: Principal | None, bod
     for party in (body.primary_id, body.participating_id):
         if not await party_exists(session, party):
             raise Problem("unknown_party", "Both parties must be existing organisations or units.", status=422)
-    affiliation = Affiliation(
-        id=uuid.uuid4(), version=1, updated_by=actor.user_id if actor else None, **body.model_dump()
-    )
-    session.add(affiliation)
-    await session.flush()
-    await record_version(session, actor, "affiliation", affiliation, "create", {}, snapshot(affiliation))
-    return affiliation
+    return await _create_simple(session, actor, Affiliation, "affiliation", body.model_dump())
 
 
 async def update_affiliation(
     session: AsyncSession, actor: Principal | None, affiliation_id: uuid.UUID, expected: int, body: s.AffiliationPatch
 ) -> Affiliation:
-    affiliation = await _locked(session, Affiliation, affiliation_id, expected, "affiliation")
-    before = snapshot(affiliation)
-    _set(affiliation, body.model_dump(exclude_unset=True))
-    await session.flush()
-    await record_version(session, actor, "affiliation", affiliation, "update", before, snapshot(affiliation))
-    return affiliation
+    values = body.model_dump(exclude_unset=True)
+    return await _update_simple(session, actor, Affiliation, "affiliation", affiliation_id, expected, values)
 
 
 async def delete_affiliation(
     session: AsyncSession, actor: Principal | None, affiliation_id: uuid.UUID, expected: int
 ) -> None:
-    affiliation = await _locked(session, Affiliation, affiliation_id, expected, "affiliation")
-    before = snapshot(affiliation)
-    affiliation.deleted_at = datetime.now(UTC)
-    affiliation.active = False
-    await session.flush()
-    await record_version(session, actor, "affiliation", affiliation, "delete", before, snapshot(affiliation))
+    await _update_simple(
+        session, actor, Affiliation, "affiliation", affiliation_id, expected, {"active": False}, delete=True
+    )
 
 
 async def history(session: AsyncSession, resource_type: str, object_id: uuid.UUID) -> s.History:
@@ -615,17 +625,7 @@ async def history(session: AsyncSession, resource_type: str, object_id: uuid.UUI
     return s.History(
         resource_type=resource_type,
         resource_id=object_id,
-        versions=[
-            s.VersionOut(
-                version=v.version,
-                operation=v.operation,
-                at=v.at,
-                actor_user_id=v.actor_user_id,
-                diff=v.diff,
-                snapshot=v.snapshot,
-            )
-            for v in versions
-        ],
+        versions=[s.VersionOut.model_validate(v, from_attributes=True) for v in versions],
     )
 
 
@@ -777,26 +777,28 @@ async def _page(
     corrected: str | None,
     at: datetime | None,
 ) -> s.UnitPage:
+
     from server.directory import search
 
-    ids = [hit.unit_id for hit, _ in picked]
-    units = {u.id: u for u in (await session.execute(select_units(ids))).scalars()}
-    orgs = await store.organisations_by_id(session, [u.organisation_id for u in units.values()])
+    missing = [hit.unit_id for hit, _ in picked if hit.row is None]
+    found = {hit.unit_id: hit.row for hit, _ in picked if hit.row is not None}
+    if missing:  # e.g. PostgreSQL hits carry ids only
+        rows = await session.execute(search.summary_select().where(Unit.id.in_(missing)))
+        found.update({row[0]: row for row in rows.all()})
     items = []
     for hit, usable in picked:
-        unit = units[hit.unit_id]
-        org = orgs[unit.organisation_id]
+        unit_id, _folded, name, unit_type, hsa_id, code, town, org_id, org_name = found[hit.unit_id]
         items.append(
             s.UnitSummary(
-                id=unit.id,
-                name=unit.name,
-                unit_type=unit.unit_type,
-                hsa_id=unit.hsa_id,
-                municipality_code=unit.municipality_code,
-                municipality_name=MUNICIPALITIES.get(unit.municipality_code or ""),
-                town=unit.town,
-                organisation_id=org.id,
-                organisation_name=org.name,
+                id=unit_id,
+                name=name,
+                unit_type=unit_type,
+                hsa_id=hsa_id,
+                municipality_code=code,
+                municipality_name=MUNICIPALITIES.get(code or ""),
+                town=town,
+                organisation_id=org_id,
+                organisation_name=org_name,
                 match=hit.match,
                 open_routes=[route_out(r) for r in usable] if usable is not None and at is not None else None,
             )

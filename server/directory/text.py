@@ -19,7 +19,6 @@ PURPOSES = ("general", "discharge_planning", "weekend_discharge", "on_call", "sw
 CHANNELS = ("phone", "secure_message", "video", "email", "fax", "sip_text")
 AUDIENCES = ("public", "staff")
 HOLIDAY_RULES = ("normal", "holidays_only", "closed_on_holidays")
-ENDPOINT_TYPES = ("brygga-secure-message", "brygga-video", "hl7-fhir-rest", "direct-project")
 
 HSA_ID = re.compile(r"^SE\d{10}-[A-Za-z0-9]+$")
 HSA_ID_MAX = 31

@@ -203,7 +203,7 @@ async def test_endpoints_affiliations_and_change_feed(client, demo, admin):
     )
     assert affiliation.status == 201, await affiliation.text()
     listed = await (await client.get("/api/v1/affiliations", params={"party": str(home_care)}, headers=admin)).json()
-    assert len(listed["items"]) == 1
+    assert len(listed["items"]) == 2  # the demo's own ward-to-home-care affiliation and this one
     feed = await (
         await client.get("/api/v1/directory/changes", params={"since": 0, "limit": 5000}, headers=admin)
     ).json()

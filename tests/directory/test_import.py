@@ -182,7 +182,7 @@ async def test_json_import_reports_lines_and_dry_run_writes_nothing(client, admi
             headers={**admin, "Content-Type": "application/json"},
         )
     ).json()
-    assert again["units_updated"] == 2 and again["units_created"] == 0
+    assert again["units_updated"] == 0 and again["units_created"] == 0  # unchanged: no new versions
     assert await count_rows(ctx, Unit) == 2
 
 

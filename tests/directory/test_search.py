@@ -103,7 +103,16 @@ async def test_search_on_postgresql(pg_database, settings):
     async with TestClient(TestServer(app)) as client:
         ctx = client.app[CTX]
         await seed_demo(ctx)
-        assert await seed_demo(ctx)  # idempotent: a second run changes nothing
+        feed = await ctx.db.engine.connect()
+        try:
+            from sqlalchemy import text
+
+            versions = (await feed.execute(text("SELECT count(*) FROM directory_versions"))).scalar()
+            await feed.rollback()
+            assert await seed_demo(ctx)  # idempotent: a second run changes nothing
+            assert (await feed.execute(text("SELECT count(*) FROM directory_versions"))).scalar() == versions
+        finally:
+            await feed.close()
         _user, token = await Actors(ctx).user("pgstaff")
         await check_search_quality(client, bearer(token))
         page = await search(client, bearer(token), q="avdelning", limit=30, type="ward")

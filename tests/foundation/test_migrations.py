@@ -24,7 +24,8 @@ async def schema_drift(url: str) -> list[object]:
         async with engine.connect() as connection:
             return await connection.run_sync(
                 lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_type": False, "include_name": include_name}), Base.metadata
+                    MigrationContext.configure(sync, opts={"compare_type": False, "include_name": include_name}),
+                    Base.metadata,
                 )
             )
     finally:

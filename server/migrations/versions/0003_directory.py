@@ -61,7 +61,7 @@ def upgrade() -> None:
     ):
         op.add_column("units", column)
     op.create_index("ix_units_search_key", "units", ["search_key"], unique=True)
-    op.create_index("ix_units_search_name", "units", ["search_name"])
+    op.create_index("ix_units_search_name", "units", ["search_name", "id"])
 
     op.create_table(
         "directory_endpoints",
