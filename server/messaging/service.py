@@ -137,6 +137,14 @@ class _Send:
     )
 
 
+@dataclass
+class _Loaded:
+    messages: list[Message]
+    receipts: dict[uuid.UUID, list[Receipt]]
+    attachments: dict[uuid.UUID, list[Attachment]]
+    names: dict[uuid.UUID, str]
+
+
 class MessagingService:
     def __init__(
         self,
@@ -165,6 +173,7 @@ class MessagingService:
         self._stopping = False
         self._upload_slots = asyncio.Semaphore(4)
         self._write_gate = asyncio.Lock()
+        self._sync_slots = asyncio.Semaphore(4)  # leave pooled connections for sends and logins
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -514,6 +523,10 @@ class MessagingService:
         viewer: Principal | None = None,
         event_seqs: dict[uuid.UUID, int] | None = None,
     ) -> list[MessageOut]:
+        return self.build(await self.load(session, messages), viewer, event_seqs)
+
+    async def load(self, session: AsyncSession, messages: list[Message]) -> _Loaded:
+        """Everything needed to render messages (the SQL part; `build` is CPU only)."""
         ids = [m.id for m in messages]
         receipts: dict[uuid.UUID, list[Receipt]] = {}
         for receipt in await store.receipts_for(session, ids):
@@ -526,17 +539,21 @@ class MessagingService:
         for group in receipts.values():
             for r in group:
                 people += [r.read_by_user_id, r.acknowledged_by_user_id, r.claimed_by_user_id, r.returned_by_user_id]
-        names = await self.names(session, people)
+        return _Loaded(messages, receipts, attachments, await self.names(session, people))
+
+    def build(
+        self, loaded: _Loaded, viewer: Principal | None = None, event_seqs: dict[uuid.UUID, int] | None = None
+    ) -> list[MessageOut]:
         return [
             self.message_out(
                 m,
-                receipts.get(m.id, []),
-                attachments.get(m.id, []),
-                names,
+                loaded.receipts.get(m.id, []),
+                loaded.attachments.get(m.id, []),
+                loaded.names,
                 viewer,
                 (event_seqs or {}).get(m.id),
             )
-            for m in messages
+            for m in loaded.messages
         ]
 
     # ------------------------------------------------------------------------------ sending
@@ -830,7 +847,7 @@ class MessagingService:
         short write transaction (SQLite has one writer at a time, so writes must not wait on rendering).
         """
         page = min(limit or self.config.sync_page_size, self.config.sync_page_size)
-        async with self.db.transaction() as session:
+        async with self._sync_slots, self.db.transaction() as session:
             rows = await store.feed_page(session, principal.user_id, principal.unit_ids, since, page + 1)
             has_more = len(rows) > page
             rows = rows[:page]
@@ -847,7 +864,8 @@ class MessagingService:
             conversations = {m.conversation_id: m for m in messages.values()}
             case_refs = await store.case_refs(session, list(conversations))
             ordered = [messages[i] for i in order if i in messages]
-            out = await self.render(session, ordered, viewer=principal, event_seqs=latest)
+            loaded = await self.load(session, ordered)
+        out = self.build(loaded, principal, latest)  # CPU work after the connection went back to the pool
         now = self.clock()
         if undelivered or conversations:
             accesses = {c: await self.access(c) for c in conversations}
