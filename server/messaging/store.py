@@ -47,7 +47,7 @@ async def insert_feed(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     found = await session.execute(
         select(FeedEvent.message_id, FeedEvent.seq).where(FeedEvent.message_id.in_(ids), FeedEvent.kind == "message")
     )
-    seq_of = dict(found.tuples().all())
+    seq_of = {message_id: seq for message_id, seq in found.all()}
     return [int(seq_of[message_id]) for message_id in ids]
 
 
