@@ -49,11 +49,33 @@ def server_env(data_dir: Path, port: int, extra: dict[str, str] | None = None) -
     }
 
 
+# `brygga serve` under cProfile; SIGUSR1 writes the statistics and exits.
+PROFILED_SERVE = """
+import cProfile, os, signal
+from server.cli import main
+profiler = cProfile.Profile()
+def dump(*_):
+    profiler.disable()
+    profiler.dump_stats({out!r})
+    os._exit(0)
+signal.signal(signal.SIGUSR1, dump)
+profiler.enable()
+main(["serve"])
+"""
+
+
 class ServerProcess:
     """`python -m server serve` on a fixed port; can be SIGKILLed and started again."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+        profile: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.profile = profile
         self.port = port or free_port()
         self.env = server_env(data_dir, self.port, extra_env)
         self.proc: asyncio.subprocess.Process | None = None
@@ -91,6 +113,13 @@ class ServerProcess:
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"server did not become healthy in {ready_timeout}s; see {self.log}")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (Linux /proc)."""
+        if self.proc is None:
+            return 0.0
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     async def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flushing by the application."""
         if self.proc is not None and self.proc.returncode is None:
@@ -99,9 +128,9 @@ class ServerProcess:
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGUSR1 if self.profile else signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.proc.wait(), 10)
+                await asyncio.wait_for(self.proc.wait(), 60 if self.profile else 10)
             except TimeoutError:
                 await self.kill()
 
@@ -327,11 +356,16 @@ class Peer:
         await self.sio.disconnect()
 
 
-async def connect_all(peers: list[Peer], concurrency: int = 50) -> None:
+async def connect_all(peers: list[Peer], concurrency: int = 50, patience: float = 600.0) -> None:
+    """Connect everybody; a refused or slow handshake falls back to the peer's reconnect loop."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(peer: Peer) -> None:
         async with gate:
-            await peer.connect()
+            try:
+                await peer.connect()
+            except (socketio.exceptions.ConnectionError, OSError):
+                peer.start_reconnecting()
 
     await asyncio.gather(*(one(peer) for peer in peers))
+    await asyncio.wait_for(asyncio.gather(*(peer.connected.wait() for peer in peers)), patience)

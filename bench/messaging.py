@@ -150,7 +150,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         await migrate(data_dir, env)
         topology = await build_topology(database_url, args.clients, args.unit_size)
         nodes = 2 if args.backend == "pg-redis" else 1
-        servers = [ServerProcess(data_dir, extra_env=env) for _ in range(nodes)]
+        servers = [ServerProcess(data_dir, extra_env=env, profile=args.profile) for _ in range(nodes)]
         for server in servers:
             await server.start()
         # The two units of a conversation alternate between nodes, so deliveries cross Redis.
@@ -162,7 +162,12 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         await connect_all(peers, concurrency=100)
         connect_seconds = time.perf_counter() - started
         senders = pick_senders(peers, args.senders)
+        cpu_before = sum(server.cpu_seconds() for server in servers)
+        acked_before = time.perf_counter()
         rate, errors = await throughput(senders, args.window, args.seconds)
+        cpu_per_message = (sum(server.cpu_seconds() for server in servers) - cpu_before) / max(
+            1.0, rate * (time.perf_counter() - acked_before)
+        )
         values = await latency(senders, peers, args.rate, args.seconds)
         return {
             "backend": args.backend,
@@ -171,6 +176,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "connect_seconds": connect_seconds,
             "throughput": rate,
             "throughput_errors": errors,
+            "server_cpu_ms_per_message": cpu_per_message * 1000,
+            "load_average": os.getloadavg()[0],
             "rate": args.rate,
             "deliveries": len(values),
             "p50_ms": percentile(values, 0.5) * 1000,
@@ -203,12 +210,18 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=4, help="sends in flight per sender (throughput phase)")
     parser.add_argument("--rate", type=float, default=300.0, help="messages per second (latency phase)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--profile", type=Path, help="run the (single) server under cProfile, write stats here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="brygga-bench-") as tmp:
         result = asyncio.run(run(args, Path(tmp)))
     print(f"backend            {result['backend']} ({result['nodes']} node(s))")
     print(f"connected clients  {result['clients']} (connected in {result['connect_seconds']:.1f}s)")
     print(f"throughput         {result['throughput']:.0f} acked msgs/s ({result['throughput_errors']} errors)")
+    print(
+        f"server CPU         {result['server_cpu_ms_per_message']:.2f} ms per acked message (all nodes), "
+        f"so about {1000 / result['server_cpu_ms_per_message']:.0f} msgs/s per fully available core"
+    )
+    print(f"machine load       {result['load_average']:.1f} (1-min load average at the end; cores: {os.cpu_count()})")
     print(
         f"latency @ {result['rate']:.0f}/s   p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
         f"mean {result['mean_ms']:.1f} ms over {result['deliveries']} deliveries"

@@ -137,6 +137,14 @@ class _Send:
     )
 
 
+@dataclass
+class _Loaded:
+    messages: list[Message]
+    receipts: dict[uuid.UUID, list[Receipt]]
+    attachments: dict[uuid.UUID, list[Attachment]]
+    names: dict[uuid.UUID, str]
+
+
 class MessagingService:
     def __init__(
         self,
@@ -165,6 +173,7 @@ class MessagingService:
         self._stopping = False
         self._upload_slots = asyncio.Semaphore(4)
         self._write_gate = asyncio.Lock()
+        self._sync_slots = asyncio.Semaphore(4)  # leave pooled connections for sends and logins
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -514,6 +523,10 @@ class MessagingService:
         viewer: Principal | None = None,
         event_seqs: dict[uuid.UUID, int] | None = None,
     ) -> list[MessageOut]:
+        return self.build(await self.load(session, messages), viewer, event_seqs)
+
+    async def load(self, session: AsyncSession, messages: list[Message]) -> _Loaded:
+        """Everything needed to render messages (the SQL part; `build` is CPU only)."""
         ids = [m.id for m in messages]
         receipts: dict[uuid.UUID, list[Receipt]] = {}
         for receipt in await store.receipts_for(session, ids):
@@ -526,17 +539,21 @@ class MessagingService:
         for group in receipts.values():
             for r in group:
                 people += [r.read_by_user_id, r.acknowledged_by_user_id, r.claimed_by_user_id, r.returned_by_user_id]
-        names = await self.names(session, people)
+        return _Loaded(messages, receipts, attachments, await self.names(session, people))
+
+    def build(
+        self, loaded: _Loaded, viewer: Principal | None = None, event_seqs: dict[uuid.UUID, int] | None = None
+    ) -> list[MessageOut]:
         return [
             self.message_out(
                 m,
-                receipts.get(m.id, []),
-                attachments.get(m.id, []),
-                names,
+                loaded.receipts.get(m.id, []),
+                loaded.attachments.get(m.id, []),
+                loaded.names,
                 viewer,
                 (event_seqs or {}).get(m.id),
             )
-            for m in messages
+            for m in loaded.messages
         ]
 
     # ------------------------------------------------------------------------------ sending
@@ -572,8 +589,16 @@ class MessagingService:
         assert self._queue is not None
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < self.config.batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            # Group commit: let senders that are already running enqueue too, so that one fsync
+            # covers many messages (each COMMIT on SQLite with synchronous=FULL is an fsync).
+            for _round in range(8):
+                while len(batch) < self.config.batch_max and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                if len(batch) >= self.config.batch_max:
+                    break
+                await asyncio.sleep(0)
+                if self._queue.empty():
+                    break
             try:
                 await self._commit_batch(batch)
             except Exception:
@@ -644,37 +669,49 @@ class MessagingService:
                         continue
                     results.append((job, by_message[earlier.id], False))
             now = self.clock()
-            feed = [
-                FeedEvent(conversation_id=job.request.conversation_id, message_id=uuid.uuid4(), kind="message", at=now)
-                for job in fresh
-            ]
-            session.add_all(feed)
-            await session.flush()
+            # Core executemany inserts: the ORM unit of work costs more CPU than the database here.
+            message_ids = [uuid.uuid4() for _ in fresh]
+            seqs = await store.insert_feed(
+                session,
+                [
+                    {
+                        "conversation_id": job.request.conversation_id,
+                        "message_id": message_id,
+                        "kind": "message",
+                        "at": now,
+                    }
+                    for job, message_id in zip(fresh, message_ids, strict=True)
+                ],
+            )
             messages: list[Message] = []
             new_receipts: dict[uuid.UUID, list[Receipt]] = {}
             linked: dict[uuid.UUID, list[Attachment]] = {}
             last: dict[uuid.UUID, int] = {}
-            for job, row in zip(fresh, feed, strict=True):
+            escalations: list[dict[str, Any]] = []
+            for job, message_id, seq in zip(fresh, message_ids, seqs, strict=True):
                 request = job.request
                 message = Message(
-                    id=row.message_id,
+                    id=message_id,
                     conversation_id=request.conversation_id,
-                    seq=row.seq,
+                    seq=seq,
                     sender_user_id=job.principal.user_id,
                     sender_unit_id=job.sender_unit_id,
                     client_id=request.client_id,
                     kind="text",
+                    system_kind=None,
                     priority=request.priority,
                     ack_required=request.ack_required,
                     reply_to_id=request.reply_to,
                     attachment_ids=[str(a) for a in request.attachments],
                     created_at=now,
+                    edited_at=None,
+                    retracted_at=None,
                     version=1,
                 )
                 sealed = self.envelope.seal_text(request.body, body_aad(message))
                 message.body_kek, message.body_enc = sealed.kek_id, sealed.blob
                 messages.append(message)
-                last[request.conversation_id] = row.seq
+                last[request.conversation_id] = seq
                 needs_ack = request.ack_required or request.priority == "urgent"
                 receipts = [
                     Receipt(
@@ -689,25 +726,26 @@ class MessagingService:
                     for r in job.recipients
                 ]
                 new_receipts[message.id] = receipts
-            session.add_all(messages)
-            await session.flush()
-            for receipts in new_receipts.values():
-                session.add_all(receipts)
-            await session.flush()
+                escalations += [
+                    {
+                        "id": uuid.uuid4(),
+                        "receipt_id": receipt.id,
+                        "message_id": message.id,
+                        "unit_id": receipt.unit_id,
+                        "level": 1,
+                        "due_at": job.due[receipt.unit_id],
+                        "state": "pending",
+                        "fired_at": None,
+                    }
+                    for receipt in receipts
+                    if receipt.unit_id in job.due
+                ]
+            await store.insert_rows(session, Message, [store.row_of(m) for m in messages])
+            await store.insert_rows(
+                session, Receipt, [store.row_of(r) for group in new_receipts.values() for r in group]
+            )
+            await store.insert_rows(session, Escalation, escalations)
             for message, job in zip(messages, fresh, strict=True):
-                for receipt in new_receipts[message.id]:
-                    if receipt.unit_id in job.due:
-                        session.add(
-                            Escalation(
-                                id=uuid.uuid4(),
-                                receipt_id=receipt.id,
-                                message_id=message.id,
-                                unit_id=receipt.unit_id,
-                                level=1,
-                                due_at=job.due[receipt.unit_id],
-                                state="pending",
-                            )
-                        )
                 if job.request.attachments:
                     rows = await session.execute(select(Attachment).where(Attachment.id.in_(job.request.attachments)))
                     linked[message.id] = list(rows.scalars())
@@ -830,7 +868,7 @@ class MessagingService:
         short write transaction (SQLite has one writer at a time, so writes must not wait on rendering).
         """
         page = min(limit or self.config.sync_page_size, self.config.sync_page_size)
-        async with self.db.transaction() as session:
+        async with self._sync_slots, self.db.transaction() as session:
             rows = await store.feed_page(session, principal.user_id, principal.unit_ids, since, page + 1)
             has_more = len(rows) > page
             rows = rows[:page]
@@ -847,7 +885,8 @@ class MessagingService:
             conversations = {m.conversation_id: m for m in messages.values()}
             case_refs = await store.case_refs(session, list(conversations))
             ordered = [messages[i] for i in order if i in messages]
-            out = await self.render(session, ordered, viewer=principal, event_seqs=latest)
+            loaded = await self.load(session, ordered)
+        out = self.build(loaded, principal, latest)  # CPU work after the connection went back to the pool
         now = self.clock()
         if undelivered or conversations:
             accesses = {c: await self.access(c) for c in conversations}
@@ -1165,12 +1204,14 @@ class MessagingService:
     async def _flush_inbox(self) -> None:
         await asyncio.sleep(1.0)
         while self._inbox_dirty:
-            dirty, self._inbox_dirty = self._inbox_dirty, set()
-            for unit_id in dirty:
+            dirty, self._inbox_dirty = list(self._inbox_dirty), set()
+            for start in range(0, len(dirty), 500):
+                chunk = dirty[start : start + 500]
                 try:
                     async with self.db.transaction() as session:
-                        counts = await store.inbox_counts(session, unit_id)
-                    await self.notifier.emit("inbox", {"unit_id": str(unit_id), **counts}, [unit_room(unit_id)])
+                        counts = await store.inbox_counts_many(session, chunk)
+                    for unit_id, values in counts.items():
+                        await self.notifier.emit("inbox", {"unit_id": str(unit_id), **values}, [unit_room(unit_id)])
                 except Exception:
                     log.exception("inbox count failed")
 

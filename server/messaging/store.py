@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, and_, func, or_, select, text, tuple_, update
+from sqlalchemy import Integer, Table, and_, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.core.db import Base
 from server.core.models import Unit, User
 from server.messaging.models import (
     Attachment,
@@ -29,6 +31,35 @@ async def lock_feed(session: AsyncSession) -> None:
     """Serialise feed writers so that seq order equals commit order (PostgreSQL; SQLite already does)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
+
+
+async def insert_feed(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Append `message` feed rows for new messages; returns their seq values in the order given.
+
+    One executemany plus one SELECT: RETURNING with guaranteed order would fall back to one INSERT
+    per row on SQLite.
+    """
+    if not rows:
+        return []
+    table: Table = FeedEvent.__table__  # type: ignore[assignment]
+    await session.execute(insert(table), rows)
+    ids = [row["message_id"] for row in rows]
+    found = await session.execute(
+        select(FeedEvent.message_id, FeedEvent.seq).where(FeedEvent.message_id.in_(ids), FeedEvent.kind == "message")
+    )
+    seq_of = {message_id: seq for message_id, seq in found.all()}
+    return [int(seq_of[message_id]) for message_id in ids]
+
+
+def row_of(entity: Base) -> dict[str, Any]:
+    """Column values of a transient ORM object, for a Core executemany insert."""
+    return {column.key: getattr(entity, column.key) for column in entity.__table__.columns}
+
+
+async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    if rows:
+        table: Table = model.__table__  # type: ignore[assignment]
+        await session.execute(insert(table), rows)
 
 
 async def participants(session: AsyncSession, conversation_id: uuid.UUID) -> list[Participant]:
@@ -243,29 +274,53 @@ def _open_for_unit(unit_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 async def inbox_counts(session: AsyncSession, unit_id: uuid.UUID) -> dict[str, int]:
-    base = _open_for_unit(unit_id)
-    unread = func.sum(Receipt.read_at.is_(None).cast(Integer()))
-    unacked = func.sum(and_(Receipt.needs_ack, Receipt.acknowledged_at.is_(None)).cast(Integer()))
-    escalated = func.sum(and_(Receipt.escalated_at.is_not(None), Receipt.acknowledged_at.is_(None)).cast(Integer()))
-    claimed = func.sum(and_(Receipt.claimed_at.is_not(None), Receipt.acknowledged_at.is_(None)).cast(Integer()))
-    row = (await session.execute(select(unread, unacked, escalated, claimed).where(base))).one()
+    return (await inbox_counts_many(session, [unit_id]))[unit_id]
+
+
+async def inbox_counts_many(session: AsyncSession, unit_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """Inbox counts for several units in two grouped queries."""
+    counts = {
+        unit_id: {"unread": 0, "unacknowledged": 0, "escalated": 0, "claimed": 0, "escalated_sent": 0}
+        for unit_id in unit_ids
+    }
+    if not unit_ids:
+        return counts
+    open_ack = Receipt.acknowledged_at.is_(None)
+    rows = await session.execute(
+        select(
+            Receipt.unit_id,
+            func.sum(Receipt.read_at.is_(None).cast(Integer())),
+            func.sum(and_(Receipt.needs_ack, open_ack).cast(Integer())),
+            func.sum(and_(Receipt.escalated_at.is_not(None), open_ack).cast(Integer())),
+            func.sum(and_(Receipt.claimed_at.is_not(None), open_ack).cast(Integer())),
+        )
+        .where(Receipt.unit_id.in_(unit_ids), Receipt.returned_at.is_(None))
+        .group_by(Receipt.unit_id)
+    )
+    for unit_id, unread, unacked, escalated, claimed in rows.all():
+        if unit_id is None:
+            continue
+        counts[unit_id].update(
+            unread=int(unread or 0),
+            unacknowledged=int(unacked or 0),
+            escalated=int(escalated or 0),
+            claimed=int(claimed or 0),
+        )
     sent = await session.execute(
-        select(func.count(func.distinct(Receipt.message_id)))
+        select(Message.sender_unit_id, func.count(func.distinct(Receipt.message_id)))
         .join(Message, Message.id == Receipt.message_id)
         .where(
-            Message.sender_unit_id == unit_id,
+            Message.sender_unit_id.in_(unit_ids),
             Receipt.escalated_at.is_not(None),
-            Receipt.acknowledged_at.is_(None),
+            open_ack,
             Receipt.returned_at.is_(None),
         )
+        .group_by(Message.sender_unit_id)
     )
-    return {
-        "unread": int(row[0] or 0),
-        "unacknowledged": int(row[1] or 0),
-        "escalated": int(row[2] or 0),
-        "claimed": int(row[3] or 0),
-        "escalated_sent": int(sent.scalar() or 0),
-    }
+    for unit_id, number in sent.all():
+        if unit_id is not None:
+            counts[unit_id]["escalated_sent"] = int(number or 0)
+    return counts
 
 
 async def inbox_conversations(session: AsyncSession, unit_id: uuid.UUID, limit: int = 100) -> list[tuple]:  # type: ignore[type-arg]

@@ -30,6 +30,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("message_feed", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_message_feed_conversation_id"), ["conversation_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_message_feed_message_id"), ["message_id"], unique=False)
 
     op.create_table(
         "conversations",
@@ -286,5 +287,6 @@ def downgrade() -> None:
     op.drop_table("conversations")
     with op.batch_alter_table("message_feed", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_message_feed_conversation_id"))
+        batch_op.drop_index(batch_op.f("ix_message_feed_message_id"))
 
     op.drop_table("message_feed")
