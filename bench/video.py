@@ -309,24 +309,14 @@ async def latency_phase(base: str, publisher: str, joiner: str, meeting_id: str,
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from aiohttp import web
-
-    from server.app import create_app
-    from server.core.context import CTX
-    from server.migrate import upgrade
     from server.settings import Settings
     from tests.conftest import Actors, free_port
+    from tests.video.bot import serve
 
     workdir = Path(tempfile.mkdtemp(prefix="brygga-bench-video-"))
     port = free_port()
     settings = Settings(data_dir=workdir, public_base_url=f"http://127.0.0.1:{port}", log_level="WARNING")
-    await upgrade(settings.effective_database_url)
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
-    ctx = app[CTX]
+    runner, base, ctx = await serve(settings)
     try:
         actors = Actors(ctx)
         unit = await actors.unit("Avdelning B")

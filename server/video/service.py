@@ -257,16 +257,22 @@ async def create_guest_link(
     )
     session.add(link)
     await session.flush()
+    await _audit_link(session, principal, "video.guest_link.create", link, access)
+    return GuestLinkCreated(link, secret, code)
+
+
+async def _audit_link(
+    session: AsyncSession, principal: Principal, action: str, link: GuestLink, access: MeetingAccess
+) -> None:
     await record(
         session,
         actor=principal,
-        action="video.guest_link.create",
+        action=action,
         object_type="guest_link",
         object_id=link.id,
         unit_id=access.meeting.organiser_unit_id,
-        details={"meeting_id": str(meeting_id)},
+        details={"meeting_id": str(access.id)},
     )
-    return GuestLinkCreated(link, secret, code)
 
 
 async def list_guest_links(session: AsyncSession, principal: Principal, meeting_id: uuid.UUID) -> list[GuestLink]:
@@ -285,14 +291,7 @@ async def revoke_guest_link(
         raise NotFound("guest link")
     if link.revoked_at is None:
         link.revoked_at = now
-        await record(
-            session,
-            actor=principal,
-            action="video.guest_link.revoke",
-            object_type="guest_link",
-            object_id=link.id,
-            unit_id=access.meeting.organiser_unit_id,
-        )
+        await _audit_link(session, principal, "video.guest_link.revoke", link, access)
     return link
 
 

@@ -231,6 +231,8 @@ async def test_events_are_rate_limited_per_connection(client, actors):
     async with Peer(client, {"token": people["officer"]}) as officer:
         officer.meeting_id = people["meeting"]
         await officer.call("video:join")
+        audio_only = await officer.call("video:bandwidth", audio_only=True)
+        assert audio_only["ok"], audio_only
         results = [await officer.call("video:mute", audio=False) for _ in range(31)]
         assert all(result["ok"] for result in results[:30])
         assert results[30]["error"]["code"] == "rate_limited"
