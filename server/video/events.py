@@ -5,8 +5,9 @@ video:admitted, video:removed, video:ended, video:mute_request, video:media_fail
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
@@ -20,6 +21,7 @@ from server.core.realtime import EventHandler, EventRouter
 from server.identity.policy import allowed
 from server.identity.principal import Principal
 from server.video import service
+from server.video.media import MediaUnavailable
 from server.video.rooms import Rooms
 from server.video.turn import ice_servers
 
@@ -58,6 +60,19 @@ class Bandwidth(MeetingRef):
 def rooms_of(ctx: AppContext) -> Rooms:
     rooms: Rooms = ctx.services["video.rooms"]
     return rooms
+
+
+@contextlib.contextmanager
+def media_errors() -> Iterator[None]:
+    try:
+        yield
+    except (MediaUnavailable, TimeoutError):
+        raise Problem("media_unavailable", "The meeting's media connection was lost; join again.", status=503) from None
+
+
+async def audit(ctx: AppContext, principal: Principal, action: str, meeting_id: uuid.UUID) -> None:
+    async with ctx.db.transaction() as session:
+        await record(session, actor=principal, action=action, object_type="meeting", object_id=meeting_id)
 
 
 def limited(name: str, limit: int, window: float = 10.0) -> Callable[[EventHandler], EventHandler]:
@@ -113,34 +128,30 @@ async def join(ctx: AppContext, principal: Principal, sid: str, body: MeetingRef
 @limited("video:answer", 30)
 async def answer(ctx: AppContext, principal: Principal, sid: str, body: Answer) -> None:
     me = rooms_of(ctx).joined_participant(body.meeting_id, sid)
-    await rooms_of(ctx).media.answer(body.meeting_id, me.id, body.sdp)
+    with media_errors():
+        await rooms_of(ctx).media.answer(body.meeting_id, me.id, body.sdp)
 
 
 @events.on("video:candidate", Candidate, "A trickled ICE candidate", allow_guests=True)
 @limited("video:candidate", 100)
 async def candidate(ctx: AppContext, principal: Principal, sid: str, body: Candidate) -> None:
     me = rooms_of(ctx).joined_participant(body.meeting_id, sid)
-    await rooms_of(ctx).media.candidate(body.meeting_id, me.id, body.candidate, body.sdp_mid, body.sdp_mline_index)
+    with media_errors():
+        await rooms_of(ctx).media.candidate(body.meeting_id, me.id, body.candidate, body.sdp_mid, body.sdp_mline_index)
 
 
 @events.on("video:admit", Target, "Let a waiting participant in (hosts)", allow_guests=True)
 @limited("video:admit", 30)
 async def admit(ctx: AppContext, principal: Principal, sid: str, body: Target) -> None:
     await rooms_of(ctx).admit(body.meeting_id, sid, body.participant_id)
-    async with ctx.db.transaction() as session:
-        await record(
-            session, actor=principal, action="video.meeting.admit", object_type="meeting", object_id=body.meeting_id
-        )
+    await audit(ctx, principal, "video.meeting.admit", body.meeting_id)
 
 
 @events.on("video:remove", Target, "Remove a participant or turn away a waiting one (hosts)", allow_guests=True)
 @limited("video:remove", 30)
 async def remove(ctx: AppContext, principal: Principal, sid: str, body: Target) -> None:
     await rooms_of(ctx).remove(body.meeting_id, sid, body.participant_id)
-    async with ctx.db.transaction() as session:
-        await record(
-            session, actor=principal, action="video.meeting.remove", object_type="meeting", object_id=body.meeting_id
-        )
+    await audit(ctx, principal, "video.meeting.remove", body.meeting_id)
 
 
 @events.on("video:leave", MeetingRef, "Leave the meeting", allow_guests=True)
@@ -159,7 +170,8 @@ async def mute(ctx: AppContext, principal: Principal, sid: str, body: Mute) -> N
 @events.on("video:bandwidth", Bandwidth, "Audio-only low-bandwidth mode: stop receiving video", allow_guests=True)
 @limited("video:bandwidth", 10)
 async def bandwidth(ctx: AppContext, principal: Principal, sid: str, body: Bandwidth) -> None:
-    await rooms_of(ctx).audio_only(body.meeting_id, sid, body.audio_only)
+    with media_errors():
+        await rooms_of(ctx).audio_only(body.meeting_id, sid, body.audio_only)
 
 
 @events.on("video:end", MeetingRef, "End the meeting for everyone (hosts)", allow_guests=True)

@@ -230,6 +230,8 @@ class Rooms:
 
     async def audio_only(self, meeting_id: uuid.UUID, sid: str, on: bool) -> None:
         me = self.joined_participant(meeting_id, sid)
+        if me.media_task is not None and not me.media_task.done():
+            await me.media_task  # the relay must know the participant first
         await self.media.audio_only(meeting_id, me.id, on)
 
     async def end(self, meeting_id: uuid.UUID) -> None:

@@ -257,16 +257,22 @@ async def create_guest_link(
     )
     session.add(link)
     await session.flush()
+    await _audit_link(session, principal, "video.guest_link.create", link, access)
+    return GuestLinkCreated(link, secret, code)
+
+
+async def _audit_link(
+    session: AsyncSession, principal: Principal, action: str, link: GuestLink, access: MeetingAccess
+) -> None:
     await record(
         session,
         actor=principal,
-        action="video.guest_link.create",
+        action=action,
         object_type="guest_link",
         object_id=link.id,
         unit_id=access.meeting.organiser_unit_id,
-        details={"meeting_id": str(meeting_id)},
+        details={"meeting_id": str(access.id)},
     )
-    return GuestLinkCreated(link, secret, code)
 
 
 async def list_guest_links(session: AsyncSession, principal: Principal, meeting_id: uuid.UUID) -> list[GuestLink]:
@@ -285,14 +291,7 @@ async def revoke_guest_link(
         raise NotFound("guest link")
     if link.revoked_at is None:
         link.revoked_at = now
-        await record(
-            session,
-            actor=principal,
-            action="video.guest_link.revoke",
-            object_type="guest_link",
-            object_id=link.id,
-            unit_id=access.meeting.organiser_unit_id,
-        )
+        await _audit_link(session, principal, "video.guest_link.revoke", link, access)
     return link
 
 
@@ -342,32 +341,25 @@ async def redeem_guest_link(session: AsyncSession, secret: str, name: str, code:
             )
         else:
             failure = Problem("guest_code_invalid", f"The code is wrong. {left} attempt(s) left.", status=403)
-    if failure is not None:
-        await record(
-            session,
-            actor=None,
-            action="video.guest_link.redeem",
-            object_type="guest_link",
-            object_id=link.id,
-            outcome="denied",
-            details={"reason": failure.code},
-        )
-        return Redemption(problem=failure)
-    assert meeting is not None
-    token = GUEST_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    link.redeemed_at = now
-    link.guest_name = name
-    link.session_hash = _hash(token)
-    link.session_expires_at = max(meeting.ends_at, now) + GUEST_SESSION_GRACE
+    outcome = Redemption(problem=failure)
+    if failure is None:
+        assert meeting is not None
+        token = GUEST_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        link.redeemed_at = now
+        link.guest_name = name
+        link.session_hash = _hash(token)
+        link.session_expires_at = max(meeting.ends_at, now) + GUEST_SESSION_GRACE
+        outcome = Redemption(link=link, meeting=meeting, token=token)
     await record(
         session,
         actor=None,
         action="video.guest_link.redeem",
         object_type="guest_link",
         object_id=link.id,
-        details={"meeting_id": str(meeting.id)},
+        outcome="denied" if failure else "allowed",
+        details={"reason": failure.code} if failure else {"meeting_id": str(link.meeting_id)},
     )
-    return Redemption(link=link, meeting=meeting, token=token)
+    return outcome
 
 
 async def guest_principal(session: AsyncSession, token: str, now: datetime) -> Principal | None:

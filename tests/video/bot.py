@@ -23,6 +23,23 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 
+async def serve(settings: Any) -> tuple[Any, str, Any]:
+    """Migrate and serve Brygga on 127.0.0.1 for a call; returns (runner, base URL, app context)."""
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.core.context import CTX
+    from server.migrate import upgrade
+
+    await upgrade(settings.effective_database_url)
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = int(settings.public_base_url.rsplit(":", 1)[1])
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}", app[CTX]
+
+
 class MovingPattern(VideoStreamTrack):
     """A small moving test pattern (cheap to encode: the bot shares 2 cores with browsers)."""
 

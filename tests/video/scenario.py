@@ -25,14 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from server.app import create_app
-from server.core.context import CTX
-from server.migrate import upgrade
 from server.settings import Settings
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Actors, free_port
-from tests.video.bot import Bot
+from tests.video.bot import Bot, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA_ARGS = [
@@ -163,13 +159,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         video_ice_transport_policy="relay" if args.relay_only else "all",
     )
     settings.data_dir.mkdir(parents=True)
-    await upgrade(settings.effective_database_url)
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
-    ctx = app[CTX]
+    runner, base, ctx = await serve(settings)
     coturn = start_coturn(args.addresses[0], turn_port, secret, workdir) if args.relay_only else None
     bots: list[Bot] = []
     playwright_cm: Any = None
@@ -294,6 +284,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "audio_frames": bot.audio_frames,
             "participants": bot.participants,
         }
+        # Audio-only low-bandwidth mode: the relay stops forwarding video to the bot, audio goes on.
+        assert (await bot.call("video:bandwidth", audio_only=True))["ok"]
+        await asyncio.sleep(1.0)
+        video_before, audio_before = sum(bot.frames.values()), sum(bot.audio_frames.values())
+        await asyncio.sleep(2.0)
+        result["audio_only"] = {
+            "video_frames": sum(bot.frames.values()) - video_before,
+            "audio_frames": sum(bot.audio_frames.values()) - audio_before,
+        }
+        assert (await bot.call("video:bandwidth", audio_only=False))["ok"]
         result["browser_errors"] = {p.label: p.errors for p in browsers}
         result["participant_ids"] = {"bot": bot.participant_id}
         result["ice_routes"] = {"bot": bot.route()}

@@ -73,6 +73,9 @@ def test_call_with_two_browsers_a_bot_and_an_admitted_guest(tmp_path):
     assert host_view[ids["bot"]]["organisation"] == "Org för Hemtjänst Farsta"
     assert host_view[ids["bot"]]["name"] == "Officer"
 
+    # Audio-only mode: no video reaches the bot, audio still does.
+    assert result["audio_only"]["video_frames"] == 0 and result["audio_only"]["audio_frames"] > 50
+
     # A guest who is never admitted gets no media and no participant list.
     assert result["lurker_join"]["state"] == "waiting" and "participants" not in result["lurker_join"]
     assert "ice_servers" not in result["lurker_join"]

@@ -20,6 +20,7 @@ import socketio
 
 from server.video.turn import ice_servers, turn_credentials
 from tests.conftest import bearer
+from tests.video.test_meetings import setup_people
 
 
 @pytest.fixture
@@ -64,12 +65,7 @@ class Peer:
 
 
 async def meeting_with_people(client, actors) -> dict[str, Any]:
-    ward = await actors.unit("Avdelning 3")
-    home_care = await actors.unit("Hemtjänst Väst", org_kind="municipality")
-    other = await actors.unit("Vårdcentral")
-    _, nurse = await actors.user("nurse", units={ward: "member"})
-    _, officer = await actors.user("officer", units={home_care: "member"})
-    _, stranger = await actors.user("stranger", units={other: "member"})
+    _ward, home_care, _other, nurse, officer, stranger = await setup_people(actors)
     body = {"title": "SIP", "starts_at": datetime.now(UTC).isoformat(), "invited_unit_ids": [str(home_care)]}
     meeting = await (await client.post("/api/v1/meetings", json=body, headers=bearer(nurse))).json()
     second = await (await client.post("/api/v1/meetings", json=body, headers=bearer(nurse))).json()
@@ -148,7 +144,7 @@ async def test_waiting_room_admission_and_host_controls(client, actors, ctx):
         host_ack = await nurse.call("video:join")
         assert host_ack["host"] is True
         waiting = {p["name"]: p for p in host_ack["waiting"]}
-        assert waiting.keys() == {"Stranger"}  # the guest left the waiting room above (video:leave)
+        assert waiting.keys() == {"Outsider"}  # the guest left the waiting room above (video:leave)
         await guest.call("video:join")
         names: dict[str, Any] = {}
         for _ in range(100):
@@ -160,7 +156,7 @@ async def test_waiting_room_admission_and_host_controls(client, actors, ctx):
         assert names["Gunnar"]["identity_method"] == "guest_code" and names["Gunnar"]["guest"] is True
 
         # Admit the stranger: they are told, re-join and are in.
-        admitted = await nurse.call("video:admit", participant_id=waiting["Stranger"]["participant_id"])
+        admitted = await nurse.call("video:admit", participant_id=waiting["Outsider"]["participant_id"])
         assert admitted["ok"], admitted
         await stranger.wait_for("video:admitted")
         assert (await stranger.call("video:join"))["state"] == "joined"
@@ -231,6 +227,8 @@ async def test_events_are_rate_limited_per_connection(client, actors):
     async with Peer(client, {"token": people["officer"]}) as officer:
         officer.meeting_id = people["meeting"]
         await officer.call("video:join")
+        audio_only = await officer.call("video:bandwidth", audio_only=True)
+        assert audio_only["ok"], audio_only
         results = [await officer.call("video:mute", audio=False) for _ in range(31)]
         assert all(result["ok"] for result in results[:30])
         assert results[30]["error"]["code"] == "rate_limited"
