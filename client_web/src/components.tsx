@@ -1,6 +1,6 @@
 // Small shared pieces: page heading with focus management, notices, badges, async data hook.
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { describeError } from "./api";
 import { useT } from "./i18n";
 
@@ -12,13 +12,15 @@ let initialPage = true;
  */
 export function PageHeading({ children, id }: { children: ComponentChildren; id?: string }) {
   const ref = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
+  // A layout effect runs before the user can type into the new page, so focus is never taken from
+  // a field in use; only from what the navigation removed (body) or from the menu that navigated.
+  useLayoutEffect(() => {
     if (initialPage) {
       initialPage = false;
       return;
     }
     const active = document.activeElement;
-    if (!active || active === document.body || active.closest("nav, form, .actions, .conversation-list, .unit-list")) {
+    if (!active || active === document.body || !active.isConnected || active.closest("nav")) {
       ref.current?.focus();
     }
   }, []);
