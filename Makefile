@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 
 web: $(WEB_STAMP)
 
-$(WEB_STAMP): $(shell find client_web/src -type f 2>/dev/null) client_web/index.html client_web/package.json client_web/vite.config.ts
+$(WEB_STAMP): $(shell find client_web/src -type f 2>/dev/null) client_web/index.html client_web/meeting.html client_web/package.json client_web/vite.config.ts
 	cd client_web && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 $(NODE_TEST_STAMP): tests/node/package.json tests/node/package-lock.json

@@ -9,6 +9,7 @@ export default defineConfig({
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
     sourcemap: false,
+    rollupOptions: { input: { main: "index.html", meeting: "meeting.html" } },
   },
   server: { proxy: { "/api": "http://localhost:8080", "/healthz": "http://localhost:8080", "/socket.io": { target: "ws://localhost:8080", ws: true } } },
 });

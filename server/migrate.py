@@ -28,6 +28,19 @@ def import_all_models() -> None:
                     raise
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic filter: skip dialect-specific structures a migration manages itself (e.g. FTS5 tables).
+
+    Domains register name prefixes in `Base.metadata.info["unmanaged_prefixes"]`.
+    """
+    from server.core.db import Base
+
+    if type_ not in ("table", "index") or name is None:
+        return True
+    prefixes: set[str] = Base.metadata.info.get("unmanaged_prefixes", set())
+    return not any(name.startswith(prefix) for prefix in prefixes)
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+# Comma-separated in the environment ("a,b"), a list in TOML.
+CommaList = Annotated[list[str], NoDecode]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +32,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy async URL; default SQLite in data_dir.")
     redis_url: str = Field(default="", description="Redis URL for multi-node; empty = in-process.")
     public_base_url: str = Field(default="http://localhost:8080", description="URL users reach Brygga at.")
-    allowed_origins: list[str] = Field(default_factory=list, description="Extra browser origins.")
+    allowed_origins: CommaList = Field(default_factory=list, description="Extra browser origins.")
     host: str = "127.0.0.1"
     port: int = 8080
     key_file: Path | None = Field(default=None, description="Key-encryption key file (default in data_dir).")
@@ -37,8 +41,34 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, description="Largest attachment upload.")
     log_level: str = "INFO"
     demo: bool = Field(default=False, description="Show demo hints (make run).")
+    # --- identity (docs/identity.md)
+    session_idle_minutes: int = Field(default=30, ge=1, description="Session ends after this long without use.")
+    session_absolute_hours: int = Field(default=12, ge=1, description="Session ends this long after login.")
+    oidc_issuer: str = Field(default="", description="External OpenID Provider; empty = the built-in one.")
+    oidc_client_id: str = Field(default="", description="Client id at the external provider.")
+    oidc_client_secret: str = Field(default="", description="Client secret at the external provider.")
+    oidc_scopes: str = Field(default="openid profile", description="Scopes requested at login.")
+    oidc_required_acr: CommaList = Field(
+        default_factory=list, description="Accepted `acr` values (e.g. http://id.sambi.se/loa/loa3); empty = any."
+    )
+    oidc_allowed_algs: CommaList = Field(
+        default_factory=lambda: ["RS256", "PS256", "ES256"], description="ID-token signature algorithms accepted."
+    )
+    idp_max_failures: int = Field(default=5, ge=1, description="Failed logins before the account locks.")
+    idp_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked local account stays locked.")
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description="TURN URLs handed to meeting participants, e.g. turns:turn.example.se:443?transport=tcp. "
+        "Empty: host candidates only. Public STUN is never used.",
+    )
+    turn_secret: str = Field(default="", description="coturn static-auth-secret (TURN REST credentials).")
+    turn_ttl_seconds: int = Field(default=3600, ge=60, le=86400, description="Lifetime of TURN credentials.")
+    video_ice_transport_policy: str = Field(
+        default="all", pattern="^(all|relay)$", description="'relay' forces browsers through TURN."
+    )
+    video_room_idle_seconds: float = Field(default=60.0, gt=0, description="Stop an empty room's relay after this.")
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "oidc_required_acr", "oidc_allowed_algs", "turn_urls", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -71,6 +101,15 @@ class Settings(BaseSettings):
     @property
     def is_https(self) -> bool:
         return self.public_base_url.startswith("https://")
+
+    @property
+    def builtin_issuer(self) -> str:
+        """Issuer URL of the built-in OpenID Provider (mounted under /idp)."""
+        return self.public_base_url.rstrip("/") + "/idp"
+
+    @property
+    def uses_builtin_idp(self) -> bool:
+        return not self.oidc_issuer or self.oidc_issuer.rstrip("/") == self.builtin_issuer
 
     @property
     def origins(self) -> list[str]:

@@ -1,48 +1,200 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { initialLang, translate, type Lang, type TextKey } from "./i18n";
+import { sessionExpired } from "./api";
+import { Loading } from "./components";
+import { formatTime, setLang, useLang, useT } from "./i18n";
+import { startNotifications } from "./notify";
+import { connectionStore, escalationStore } from "./realtime";
+import { startRealtime } from "./realtime";
+import { useRoute } from "./router";
+import { isAdmin, loadSession, loginUrl, logout, sessionStore } from "./session";
+import { useStore } from "./store";
+import { AdminHome, AdminImport, AdminUnitEditor } from "./views/Admin";
+import { ConversationView } from "./views/Conversation";
+import { DirectoryView, UnitPage } from "./views/Directory";
+import { InboxView } from "./views/Inbox";
+import { LoginView } from "./views/Login";
+import { MeetingsView } from "./views/Meetings";
 import "./style.css";
 
-type Health = { status: "ok"; version: string } | { status: "down" } | { status: "checking" };
+function LangSwitch() {
+  const lang = useLang();
+  const t = useT();
+  return (
+    <button type="button" class="lang-switch" lang={lang === "sv" ? "en" : "sv"} onClick={() => setLang(lang === "sv" ? "en" : "sv")}>
+      {t("switchLang")}
+    </button>
+  );
+}
+
+function Banners() {
+  const t = useT();
+  const expired = useStore(sessionExpired);
+  const connection = useStore(connectionStore);
+  const escalations = useStore(escalationStore);
+  const [wasOffline, setWasOffline] = useState(false);
+  const [showBack, setShowBack] = useState(false);
+  useEffect(() => {
+    if (connection === "offline") setWasOffline(true);
+    if (connection === "online" && wasOffline) {
+      setShowBack(true);
+      setWasOffline(false);
+      const timer = window.setTimeout(() => setShowBack(false), 4_000);
+      return () => window.clearTimeout(timer);
+    }
+    return undefined;
+  }, [connection]);
+  return (
+    <div class="banners">
+      {expired && (
+        <div class="banner banner-error" role="alert" data-testid="session-expired">
+          <span>{t("sessionExpired")}</span> <a href={loginUrl()} class="button button-primary">{t("loginAgain")}</a>
+        </div>
+      )}
+      {!expired && (connection === "offline" || connection === "refused") && (
+        <div class="banner banner-warning" role="status" data-testid="offline-banner">
+          {t("offline")}
+        </div>
+      )}
+      {escalations.length > 0 && (
+        <div class="banner banner-escalation" role="alert" data-testid="escalation-banner">
+          <span>{t("escalationNotice")}:</span>
+          {escalations.slice(-3).map((item) => (
+            <a key={`${item.message_id}-${item.level}`} href={`#/conversations/${item.conversation_id}`} class="banner-link">
+              {t("conversation")} ({formatTime(item.at)})
+            </a>
+          ))}
+          <button type="button" onClick={() => escalationStore.set([])}>
+            {t("dismiss")}
+          </button>
+        </div>
+      )}
+      {showBack && connection === "online" && (
+        <div class="banner banner-info" role="status">
+          {t("reconnected")}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function Nav() {
+  const t = useT();
+  const route = useRoute();
+  const state = useStore(sessionStore);
+  const me = state.status === "ready" ? state.me : null;
+  const section =
+    route.name === "conversation" ? "inbox" : route.name === "unit" ? "directory" : route.name.startsWith("admin") ? "admin" : route.name;
+  const links: [string, string, string][] = [
+    ["inbox", "#/inbox", t("navInbox")],
+    ["directory", "#/directory", t("navDirectory")],
+    ["meetings", "#/meetings", t("navMeetings")],
+  ];
+  if (isAdmin(me)) links.push(["admin", "#/admin", t("navAdmin")]);
+  return (
+    <nav aria-label={t("mainNav")} class="main-nav">
+      <ul>
+        {links.map(([name, href, label]) => (
+          <li key={name}>
+            <a href={href} aria-current={section === name ? "page" : undefined}>
+              {label}
+            </a>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
+function Page() {
+  const route = useRoute();
+  const t = useT();
+  switch (route.name) {
+    case "inbox":
+      return <InboxView />;
+    case "conversation":
+      return <ConversationView key={route.id} id={route.id} />;
+    case "directory":
+      return <DirectoryView />;
+    case "unit":
+      return <UnitPage key={route.id} id={route.id} />;
+    case "admin":
+      return <AdminHome />;
+    case "adminUnit":
+      return <AdminUnitEditor key={route.id ?? "new"} id={route.id} />;
+    case "adminImport":
+      return <AdminImport />;
+    case "meetings":
+      return <MeetingsView />;
+    default:
+      return <h1 tabIndex={-1}>{t("notFoundPage")}</h1>;
+  }
+}
 
 function App() {
-  const [lang, setLang] = useState<Lang>(initialLang());
-  const [health, setHealth] = useState<Health>({ status: "checking" });
-  const t = (key: TextKey) => translate(lang, key);
+  const t = useT();
+  const lang = useLang();
+  const state = useStore(sessionStore);
 
   useEffect(() => {
     document.documentElement.lang = lang;
-    localStorage.setItem("brygga.lang", lang);
   }, [lang]);
 
   useEffect(() => {
-    fetch("/healthz")
-      .then((response) => (response.ok ? response.json() : Promise.reject(new Error(String(response.status)))))
-      .then((body: { version: string }) => setHealth({ status: "ok", version: body.version }))
-      .catch(() => setHealth({ status: "down" }));
+    loadSession().catch(() => sessionStore.set({ status: "anonymous" }));
   }, []);
 
+  useEffect(() => {
+    if (state.status === "ready") {
+      void startRealtime(state.me.user_id);
+      startNotifications();
+    }
+  }, [state.status]);
+
+  if (state.status === "loading") {
+    return (
+      <main id="main">
+        <Loading />
+      </main>
+    );
+  }
+  if (state.status === "anonymous") {
+    return (
+      <>
+        <header class="app-header">
+          <a href="#/inbox" class="brand">Brygga</a>
+          <LangSwitch />
+        </header>
+        <main id="main">
+          <LoginView />
+        </main>
+      </>
+    );
+  }
   return (
-    <main>
-      <header>
-        <h1>Brygga</h1>
-        <button type="button" onClick={() => setLang(lang === "sv" ? "en" : "sv")}>
-          {t("switchLang")}
-        </button>
+    <>
+      <a href="#main" class="skip-link" onClick={(event) => { event.preventDefault(); document.getElementById("main")?.focus(); }}>
+        {t("skipToContent")}
+      </a>
+      <header class="app-header">
+        <a href="#/inbox" class="brand">Brygga</a>
+        <Nav />
+        <div class="user-box">
+          <span class="user-name">
+            <span class="visually-hidden">{t("loggedInAs")} </span>
+            {state.me.display_name}
+          </span>
+          <LangSwitch />
+          <button type="button" onClick={() => void logout()}>
+            {t("logout")}
+          </button>
+        </div>
       </header>
-      <p class="tagline">{t("tagline")}</p>
-      <section aria-labelledby="status-heading">
-        <h2 id="status-heading">{t("serverStatus")}</h2>
-        <p role="status" data-testid="health" class={`health health-${health.status}`}>
-          {health.status === "checking" ? t("checking") : health.status === "ok" ? t("healthy") : t("unhealthy")}
-        </p>
-        {health.status === "ok" && (
-          <p>
-            {t("version")}: <span data-testid="version">{health.version}</span>
-          </p>
-        )}
-      </section>
-    </main>
+      <Banners />
+      <main id="main" tabIndex={-1}>
+        <Page />
+      </main>
+    </>
   );
 }
 

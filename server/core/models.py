@@ -7,10 +7,10 @@ Alembic migrations (server/migrations).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, UTCDateTime, new_id, utcnow
@@ -29,10 +29,16 @@ class Organisation(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Added by the directory (0003_directory).
+    source: Mapped[str] = mapped_column(String(20), default="manual")  # manual | import | seed
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Unit(Base):
     __tablename__ = "units"
+    # (folded name, id): search's prefix tier and keyset listing read it in order (0003_directory).
+    __table_args__ = (Index("ix_units_search_name", "search_name", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -45,6 +51,23 @@ class Unit(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Added by the directory (0003_directory).
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    street: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    town: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    # Case- and accent-folded name (server.directory.text.fold): exact and prefix search, stable sort.
+    search_name: Mapped[str] = mapped_column(String(200), default="")
+    # Folded name, aliases, town, HSA-id and organisation: the trigram-indexed text on PostgreSQL.
+    search_text: Mapped[str] = mapped_column(String(2000), default="")
+    # Stable 63-bit key derived from the id: the rowid of the unit's row in the SQLite FTS5 index.
+    search_key: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
+    source: Mapped[str] = mapped_column(String(20), default="manual")  # manual | import | seed | generated
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class User(Base):

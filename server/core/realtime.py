@@ -44,6 +44,7 @@ class EventSpec:
     model: type[BaseModel] | None
     handler: EventHandler
     summary: str
+    allow_guests: bool = False  # meeting guests may only use events that opt in
 
 
 class EventRouter:
@@ -52,9 +53,11 @@ class EventRouter:
     def __init__(self) -> None:
         self.events: list[EventSpec] = []
 
-    def on(self, name: str, model: type[BaseModel] | None, summary: str) -> Callable[[EventHandler], EventHandler]:
+    def on(
+        self, name: str, model: type[BaseModel] | None, summary: str, *, allow_guests: bool = False
+    ) -> Callable[[EventHandler], EventHandler]:
         def register(handler: EventHandler) -> EventHandler:
-            self.events.append(EventSpec(name, model, handler, summary))
+            self.events.append(EventSpec(name, model, handler, summary, allow_guests))
             return handler
 
         return register
@@ -114,6 +117,8 @@ async def dispatch(ctx: AppContext, spec: EventSpec, sid: str, data: Any) -> dic
     principal = connections.by_sid.get(sid)
     if principal is None:
         return Problem("unauthorized", "This connection is not authenticated; reconnect.").to_ack()
+    if principal.is_guest and not spec.allow_guests:
+        return Problem("forbidden", "Meeting guests can only use the meeting.").to_ack()
     try:
         payload: Any = data
         if spec.model is not None:

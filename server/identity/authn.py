@@ -6,6 +6,7 @@ resolver the identity plugin registers in `ctx.services["session_resolver"]`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -13,15 +14,20 @@ from typing import Any
 from aiohttp import web
 
 from server.core.context import AppContext, ctx_of
-from server.core.errors import Unauthorized
+from server.core.errors import Problem, Unauthorized
 from server.identity import tokens
 from server.identity.principal import Principal
 
 SESSION_COOKIE = "brygga_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("brygga_principal", Principal)
 
 # (ctx, session id) -> principal or None; registered by the session implementation.
 SessionResolver = Callable[[AppContext, str], Awaitable[Principal | None]]
+# (ctx, guest token) -> guest principal or None; registered by the video domain
+# (`ctx.services["guest_resolver"]`). Guest tokens work only for socket.io, never for the HTTP API.
+GuestResolver = Callable[[AppContext, str], Awaitable[Principal | None]]
 
 
 async def principal_from_bearer(ctx: AppContext, header: str) -> Principal | None:
@@ -52,10 +58,30 @@ async def authenticate(request: web.Request) -> Principal:
             raise Unauthorized("The bearer token is unknown, expired or revoked. Create a new token.")
     else:
         principal = await principal_from_session(ctx, request.cookies.get(SESSION_COOKIE, ""))
+        if principal is not None:
+            check_csrf(request, ctx, principal)
     if principal is None:
         raise Unauthorized()
     request[PRINCIPAL_KEY] = principal
     return principal
+
+
+def check_csrf(request: web.Request, ctx: AppContext, principal: Principal) -> None:
+    """State-changing requests on a cookie session need the session's CSRF token and a known Origin.
+
+    Bearer-token requests are exempt: a browser never attaches them on its own.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") not in ctx.settings.origins:
+        raise Problem("csrf_failed", "This request comes from a foreign web origin and was refused.", status=403)
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected = principal.csrf_token or ""
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Problem(
+            "csrf_failed", f"Send the {CSRF_HEADER} header from GET /api/v1/session with this request.", status=403
+        )
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -65,21 +91,32 @@ def principal_of(request: web.Request) -> Principal:
 
 
 async def authenticate_socket(ctx: AppContext, environ: dict[str, Any], auth: Any) -> Principal:
-    """Token in the `auth` payload, else the same-origin session cookie. Raises ConnectionRefusedError."""
-    import socketio
+    """Token in the `auth` payload, a meeting guest token, else the same-origin session cookie.
 
+    Raises ConnectionRefusedError.
+    """
+    if isinstance(auth, dict) and auth.get("guest_token"):
+        guest_resolver: GuestResolver | None = ctx.services.get("guest_resolver")
+        guest = await guest_resolver(ctx, str(auth["guest_token"])) if guest_resolver else None
+        if guest is None:
+            raise refused("invalid_guest_token", "The guest session has expired or was revoked.")
+        return guest
     if isinstance(auth, dict) and auth.get("token"):
         principal = await principal_from_bearer(ctx, f"Bearer {auth['token']}")
         if principal is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "invalid_token", "message": "The token is unknown, expired or revoked."}
-            )
+            raise refused("invalid_token", "The token is unknown, expired or revoked.")
         return principal
     cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
     morsel = cookie.get(SESSION_COOKIE)
     principal = await principal_from_session(ctx, morsel.value if morsel else "")
     if principal is None:
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "unauthorized", "message": "Log in first, or pass {token} in the auth payload."}
-        )
+        raise refused("unauthorized", "Log in first, or pass {token} in the auth payload.")
     return principal
+
+
+def refused(code: str, message: str) -> Exception:
+    """A socket.io refusal: the client's connect_error gets `message` and `data: {code, message}`."""
+    from socketio.exceptions import ConnectionRefusedError as Refused
+
+    refusal: Exception = Refused(message, {"code": code, "message": message})
+    return refusal

@@ -17,7 +17,17 @@ class Principal:
     unit_roles: dict[uuid.UUID, str] = field(default_factory=dict)  # unit id -> member | unit_admin
     auth_method: str = "token"  # token | session
     acr: str | None = None
-    session_id: str | None = None
+    session_id: str | None = None  # SHA-256 of the session cookie (never the cookie itself)
+    csrf_token: str | None = field(default=None, repr=False)  # for cookie sessions: X-CSRF-Token value
+    issuer: str | None = None
+    token_id: uuid.UUID | None = None  # for bearer principals: which personal access token
+    # Set only for a meeting guest (patient/relative who redeemed a video guest link): the one
+    # meeting this principal may act in. Guests have no units or roles, so every other rule denies.
+    guest_meeting_id: uuid.UUID | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.guest_meeting_id is not None
 
     @property
     def unit_ids(self) -> frozenset[uuid.UUID]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import Conflict, NotFound, Problem
-from server.core.models import Membership, Unit, User
-from server.identity import store, tokens
+from server.core.models import AccessToken, Membership, Unit, User
+from server.identity import sessions, store, tokens
 from server.identity.principal import SYSTEM_ROLES, UNIT_ROLES
 
 LOCAL_ISSUER = "local"  # users whose accounts live in Brygga's built-in identity provider
@@ -66,13 +66,34 @@ async def set_membership(session: AsyncSession, user: User, unit_id: uuid.UUID, 
     else:
         session.add(Membership(user_id=user.id, unit_id=unit_id, role=role))
     await session.flush()
+    await sessions.record_change(session, user.id, "changed")
 
 
 async def remove_membership(session: AsyncSession, user: User, unit_id: uuid.UUID) -> bool:
     result = await session.execute(
         delete(Membership).where(Membership.user_id == user.id, Membership.unit_id == unit_id)
     )
+    await sessions.record_change(session, user.id, "changed")
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_disabled(session: AsyncSession, user: User, disabled: bool) -> None:
+    """Disable (or re-enable) an account; disabling ends its sessions and open connections at once."""
+    user.disabled = disabled
+    await session.flush()
+    if disabled:
+        await sessions.destroy_user_sessions(session, user.id)
+    else:
+        await sessions.record_change(session, user.id, "changed")
+
+
+async def set_system_roles(session: AsyncSession, user: User, roles: list[str]) -> None:
+    unknown = set(roles) - set(SYSTEM_ROLES)
+    if unknown:
+        raise Problem("unknown_role", f"Unknown system role(s) {sorted(unknown)}; use {list(SYSTEM_ROLES)}.")
+    user.system_roles = sorted(set(roles))
+    await session.flush()
+    await sessions.record_change(session, user.id, "changed")
 
 
 async def create_token_for(session: AsyncSession, user: User, name: str, ttl: timedelta | None) -> str:
@@ -80,6 +101,16 @@ async def create_token_for(session: AsyncSession, user: User, name: str, ttl: ti
         raise Problem("user_disabled", "This account is disabled; enable it before creating tokens.", status=409)
     _token, secret = await tokens.create_token(session, user.id, name, ttl)
     return secret
+
+
+async def revoke_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
+    """Revoke a token (admin/CLI); open sockets that authenticated with it close via the change feed."""
+    token = await session.get(AccessToken, token_id)
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    await sessions.record_change(session, token.user_id, "changed")
+    return True
 
 
 async def find_unit(session: AsyncSession, ref: str) -> Unit:
@@ -91,3 +122,31 @@ async def find_unit(session: AsyncSession, ref: str) -> Unit:
     if unit is None:
         raise NotFound(f"unit '{ref}'")
     return unit
+
+
+async def user_from_claims(session: AsyncSession, user_issuer: str, claims: dict[str, object]) -> User:
+    """The Brygga user for a verified ID token, keyed by (issuer, sub); external users are created on
+    first login (without memberships: an administrator places them in units)."""
+    subject = str(claims.get("sub") or "")
+    if not subject:
+        raise Problem("token_invalid", "The ID token has no subject.")
+    user = await store.get_user_by_subject(session, user_issuer, subject)
+    name = str(claims.get("name") or claims.get("preferred_username") or subject)[:200]
+    hsa_id = claims.get("employeeHsaId")
+    if user is None:
+        if user_issuer == LOCAL_ISSUER:
+            raise NotFound("local account")
+        user = User(
+            id=uuid.uuid4(), issuer=user_issuer, subject=subject, display_name=name, system_roles=[], disabled=False
+        )
+        session.add(user)
+    elif user_issuer != LOCAL_ISSUER and claims.get("name"):
+        user.display_name = name
+    if isinstance(hsa_id, str) and hsa_id:
+        user.hsa_id = hsa_id[:31]
+    if isinstance(claims.get("email"), str) and user.email is None:
+        user.email = str(claims["email"])[:254]
+    await session.flush()
+    if user.disabled:
+        raise Problem("user_disabled", "This account is disabled. Contact your administrator.", status=403)
+    return user

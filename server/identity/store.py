@@ -39,3 +39,8 @@ async def find_token(session: AsyncSession, token_hash: str) -> AccessToken | No
 
 async def touch_token(session: AsyncSession, token_id: uuid.UUID, when: datetime) -> None:
     await session.execute(update(AccessToken).where(AccessToken.id == token_id).values(last_used_at=when))
+
+
+async def list_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[AccessToken]:
+    query = select(AccessToken).where(AccessToken.user_id == user_id).order_by(AccessToken.created_at)
+    return list((await session.execute(query)).scalars())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,4 +72,5 @@ async def authenticate_token(session: AsyncSession, secret: str) -> Principal | 
         return None
     if token.last_used_at is None or now - token.last_used_at > TOUCH_INTERVAL:
         await store.touch_token(session, token.id, now)  # throttled: no write on every request
-    return await principal_for_user(session, user, auth_method="token")
+    principal = await principal_for_user(session, user, auth_method="token")
+    return replace(principal, token_id=token.id)

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from server.core.db import Base, create_engine
-from server.migrate import alembic_config, current_heads, import_all_models, upgrade
+from server.migrate import alembic_config, current_heads, import_all_models, include_name, upgrade
 
 import_all_models()
 
@@ -24,7 +24,8 @@ async def schema_drift(url: str) -> list[object]:
         async with engine.connect() as connection:
             return await connection.run_sync(
                 lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_type": False}), Base.metadata
+                    MigrationContext.configure(sync, opts={"compare_type": False, "include_name": include_name}),
+                    Base.metadata,
                 )
             )
     finally:

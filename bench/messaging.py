@@ -1,0 +1,236 @@
+"""Messaging throughput and send→deliver latency against real `brygga serve` processes.
+
+    .venv/bin/python bench/messaging.py                      # SQLite, one node
+    .venv/bin/python bench/messaging.py --backend pg-redis   # PostgreSQL + Redis, two nodes
+
+Phase 1 (throughput): `--senders` clients each keep `--window` sends in flight for `--seconds`;
+prints acked messages per second. Phase 2 (latency): `--rate` messages per second spread over the
+senders while `--clients` sockets stay connected; prints p50/p99 from the send call to `message:new`
+at the other person of the conversation (same process, same clock). With pg-redis the two people of
+a conversation sit on different nodes, so every delivery crosses Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import socketio
+
+from bench.harness import Member, Peer, ServerProcess, build_topology, connect_all, migrate
+
+PG_ADMIN_URL = os.environ.get("BRYGGA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BRYGGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+SENT_AT: dict[str, float] = {}
+
+
+class TimedPeer(Peer):
+    latencies: list[float]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.latencies = []
+        self.measure = False
+
+    async def _on_message(self, data: dict[str, Any]) -> None:
+        if self.measure and data["sender"] and data["sender"]["id"] != str(self.member.user_id):
+            sent = SENT_AT.get(data["client_id"])
+            if sent is not None:
+                self.latencies.append(time.perf_counter() - sent)
+
+
+async def fire(peer: Peer, ack_timeout: float = 30.0) -> bool:
+    client_id = str(uuid.uuid4())
+    SENT_AT[client_id] = time.perf_counter()
+    try:
+        ack = await peer.sio.call(
+            "message:send",
+            {"conversation_id": str(peer.member.conversation_id), "client_id": client_id, "body": "x" * 200},
+            timeout=ack_timeout,
+        )
+    except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+        return False
+    return bool(ack.get("ok"))
+
+
+async def throughput(senders: list[Peer], window: int, seconds: float) -> tuple[float, int]:
+    acked = 0
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def pump(peer: Peer) -> None:
+        nonlocal acked, errors
+        while time.perf_counter() < deadline:
+            if await fire(peer):
+                acked += 1
+            else:
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(pump(peer) for peer in senders for _ in range(window)))
+    return acked / (time.perf_counter() - started), errors
+
+
+async def latency(senders: list[TimedPeer], everyone: list[TimedPeer], rate: float, seconds: float) -> list[float]:
+    for peer in everyone:
+        peer.latencies.clear()
+        peer.measure = True
+    tick = 0.01
+    per_tick = rate * tick
+    owed = 0.0
+    tasks: list[asyncio.Task[bool]] = []
+    rng = random.Random(7)
+    started = time.perf_counter()
+    next_tick = started
+    while time.perf_counter() - started < seconds:
+        owed += per_tick
+        while owed >= 1:
+            owed -= 1
+            tasks.append(asyncio.create_task(fire(rng.choice(senders))))
+        next_tick += tick
+        await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(1.0)
+    for peer in everyone:
+        peer.measure = False
+    return [value for peer in everyone for value in peer.latencies]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+async def create_pg_database() -> str:
+    import asyncpg
+
+    name = f"brygga_bench_{uuid.uuid4().hex[:10]}"
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    env: dict[str, str] = {}
+    database_url = f"sqlite+aiosqlite:///{data_dir / 'brygga.db'}"
+    if args.backend == "pg-redis":
+        database_url = await create_pg_database()
+        env = {"BRYGGA_DATABASE_URL": database_url, "BRYGGA_REDIS_URL": REDIS_URL}
+    servers: list[ServerProcess] = []
+    peers: list[TimedPeer] = []
+    try:
+        await migrate(data_dir, env)
+        topology = await build_topology(database_url, args.clients, args.unit_size)
+        nodes = 2 if args.backend == "pg-redis" else 1
+        servers = [ServerProcess(data_dir, extra_env=env, profile=args.profile) for _ in range(nodes)]
+        for server in servers:
+            await server.start()
+        # The two units of a conversation alternate between nodes, so deliveries cross Redis.
+        node_of_unit: dict[uuid.UUID, int] = {}
+        for member in topology.members:
+            node_of_unit.setdefault(member.unit_id, len(node_of_unit) % nodes)
+        peers = [TimedPeer(member, servers[node_of_unit[member.unit_id]].url) for member in topology.members]
+        started = time.perf_counter()
+        await connect_all(peers, concurrency=100)
+        connect_seconds = time.perf_counter() - started
+        senders = pick_senders(peers, args.senders)
+        cpu_before = sum(server.cpu_seconds() for server in servers)
+        acked_before = time.perf_counter()
+        rate, errors = await throughput(senders, args.window, args.seconds)
+        cpu_per_message = (sum(server.cpu_seconds() for server in servers) - cpu_before) / max(
+            1.0, rate * (time.perf_counter() - acked_before)
+        )
+        values = await latency(senders, peers, args.rate, args.seconds)
+        return {
+            "backend": args.backend,
+            "nodes": nodes,
+            "clients": len(peers),
+            "connect_seconds": connect_seconds,
+            "throughput": rate,
+            "throughput_errors": errors,
+            "server_cpu_ms_per_message": cpu_per_message * 1000,
+            "load_average": os.getloadavg()[0],
+            "rate": args.rate,
+            "deliveries": len(values),
+            "p50_ms": percentile(values, 0.5) * 1000,
+            "p99_ms": percentile(values, 0.99) * 1000,
+            "mean_ms": statistics.fmean(values) * 1000 if values else float("nan"),
+        }
+    finally:
+        await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+        for server in servers:
+            await server.stop()
+        if args.backend == "pg-redis":
+            await drop_pg_database(database_url)
+
+
+def pick_senders(peers: list[TimedPeer], count: int) -> list[TimedPeer]:
+    """One sender per conversation first (spread the load), never more than asked."""
+    by_conversation: dict[uuid.UUID, list[TimedPeer]] = {}
+    for peer in peers:
+        by_conversation.setdefault(peer.member.conversation_id, []).append(peer)
+    chosen = [group[0] for group in by_conversation.values()][:count]
+    return chosen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "pg-redis"], default="sqlite")
+    parser.add_argument("--clients", type=int, default=2000, help="connected sockets")
+    parser.add_argument("--unit-size", type=int, default=1, help="members per unit (conversation = 2 units)")
+    parser.add_argument("--senders", type=int, default=200)
+    parser.add_argument("--window", type=int, default=4, help="sends in flight per sender (throughput phase)")
+    parser.add_argument("--rate", type=float, default=300.0, help="messages per second (latency phase)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--profile", type=Path, help="run the (single) server under cProfile, write stats here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="brygga-bench-") as tmp:
+        result = asyncio.run(run(args, Path(tmp)))
+    print(f"backend            {result['backend']} ({result['nodes']} node(s))")
+    print(f"connected clients  {result['clients']} (connected in {result['connect_seconds']:.1f}s)")
+    print(f"throughput         {result['throughput']:.0f} acked msgs/s ({result['throughput_errors']} errors)")
+    print(
+        f"server CPU         {result['server_cpu_ms_per_message']:.2f} ms per acked message (all nodes), "
+        f"so about {1000 / result['server_cpu_ms_per_message']:.0f} msgs/s per fully available core"
+    )
+    print(f"machine load       {result['load_average']:.1f} (1-min load average at the end; cores: {os.cpu_count()})")
+    print(
+        f"latency @ {result['rate']:.0f}/s   p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
+        f"mean {result['mean_ms']:.1f} ms over {result['deliveries']} deliveries"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Member", "main"]

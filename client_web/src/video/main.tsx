@@ -1,0 +1,383 @@
+// The meeting page (/meeting). Entered as /meeting#meeting=<id> (staff; session cookie, or a bearer
+// token in the fragment for tests/dev: #meeting=<id>&token=<token>) or /meeting#guest=<secret>
+// (guest link). The fragment is never sent to the server and is cleared from the address bar.
+import { render } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { MeetingCall, type Auth, type Participant, type RemoteVideoStats } from "./call";
+import { identityLabel, initialLang, translate, type Lang, type TextKey } from "./i18n";
+import "./meeting.css";
+
+type Entry = { meetingId: string | null; token: string | null; guestSecret: string | null };
+
+function readFragment(): Entry {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const entry = { meetingId: params.get("meeting"), token: params.get("token"), guestSecret: params.get("guest") };
+  // Secrets leave the address bar (and history) at once; only the meeting id stays.
+  const keep = entry.meetingId ? `#meeting=${entry.meetingId}` : "";
+  history.replaceState(null, "", `${location.pathname}${keep}`);
+  return entry;
+}
+
+const ENTRY = readFragment();
+
+type Phase = "setup" | "connecting" | "waiting" | "joined" | "ended" | "removed" | "failed" | "left";
+
+function App() {
+  const [lang, setLang] = useState<Lang>(initialLang());
+  const t = (key: TextKey) => translate(lang, key);
+  const [phase, setPhase] = useState<Phase>("setup");
+  const [error, setError] = useState<string | null>(null);
+  const [meetingId, setMeetingId] = useState<string | null>(ENTRY.meetingId);
+  const [auth, setAuth] = useState<Auth>(ENTRY.token ? { token: ENTRY.token } : {});
+  const [title, setTitle] = useState<string>("");
+  const [local, setLocal] = useState<MediaStream | null>(null);
+  const [devices, setDevices] = useState<MediaDeviceInfo[]>([]);
+  const [cameraId, setCameraId] = useState<string>("");
+  const [micId, setMicId] = useState<string>("");
+  const [audioOnly, setAudioOnly] = useState(false);
+  const [call, setCall] = useState<MeetingCall | null>(null);
+  const [participants, setParticipants] = useState<Participant[]>([]);
+  const [waiting, setWaiting] = useState<Participant[]>([]);
+  const [streams, setStreams] = useState<Map<string, MediaStream>>(new Map());
+  const [stats, setStats] = useState<Map<string, RemoteVideoStats>>(new Map());
+  const [micOn, setMicOn] = useState(true);
+  const [camOn, setCamOn] = useState(true);
+  const [sharing, setSharing] = useState(false);
+  const [confirmEnd, setConfirmEnd] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [route, setRoute] = useState("");
+  const isGuest = ENTRY.guestSecret !== null;
+
+  useEffect(() => {
+    document.documentElement.lang = lang;
+    localStorage.setItem("brygga.lang", lang);
+    document.title = `Brygga – ${t("title")}`;
+  }, [lang]);
+
+  // Camera/microphone preview with device choice.
+  useEffect(() => {
+    if (phase !== "setup") return;
+    let cancelled = false;
+    const constraints: MediaStreamConstraints = {
+      audio: micId ? { deviceId: { exact: micId } } : true,
+      video: audioOnly
+        ? false
+        : { ...(cameraId ? { deviceId: { exact: cameraId } } : {}), width: 640, height: 360, frameRate: 15 },
+    };
+    navigator.mediaDevices
+      .getUserMedia(constraints)
+      .then(async (media) => {
+        if (cancelled) return media.getTracks().forEach((track) => track.stop());
+        setLocal((previous) => {
+          previous?.getTracks().forEach((track) => track.stop()); // release the old device
+          return media;
+        });
+        setDevices(await navigator.mediaDevices.enumerateDevices());
+      })
+      .catch((exc: Error) => setError(exc.message));
+    return () => {
+      cancelled = true;
+    };
+  }, [cameraId, micId, audioOnly, phase]);
+
+  // The page's own view of what it decodes: a quality hint per tile (and what the e2e test reads).
+  useEffect(() => {
+    if (!call || phase !== "joined") return;
+    const timer = setInterval(() => {
+      void call.remoteVideoStats().then(setStats);
+      void call.route().then(setRoute);
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [call, phase]);
+
+  async function start(event: Event) {
+    event.preventDefault();
+    setError(null);
+    let id = meetingId;
+    let credentials = auth;
+    try {
+      if (isGuest && !("guest_token" in credentials)) {
+        const form = new FormData(event.target as HTMLFormElement);
+        const response = await fetch("/api/v1/guest-links/redeem", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ link: ENTRY.guestSecret, name: form.get("name"), code: form.get("code") }),
+        });
+        const body = await response.json();
+        if (!response.ok) throw new Error(body.detail ?? t("error"));
+        credentials = { guest_token: body.guest_token };
+        id = body.meeting_id;
+        setTitle(body.title);
+        setAuth(credentials);
+        setMeetingId(id);
+      }
+      if (!id || !local) throw new Error(t("noMeeting"));
+      setPhase("connecting");
+      const meetingCall = new MeetingCall(id, credentials, local, {
+        onState: (state) => setPhase(state),
+        onParticipants: setParticipants,
+        onLobby: setWaiting,
+        onStreams: setStreams,
+        onMuteRequest: (request) => {
+          if (request.audio === false) void meetingCall.setMicrophone(false).then(() => setMicOn(false));
+          if (request.video === false) void meetingCall.setCamera(false).then(() => setCamOn(false));
+          setNotice(t("muteRequest"));
+        },
+      });
+      setCall(meetingCall);
+      await meetingCall.join();
+      if (audioOnly) await meetingCall.setAudioOnly(true);
+    } catch (exc) {
+      setPhase("setup");
+      setError((exc as Error).message);
+    }
+  }
+
+  async function toggleShare() {
+    if (!call || !local) return;
+    if (sharing) {
+      await call.replaceVideo(local.getVideoTracks()[0] ?? null, false);
+      setSharing(false);
+      return;
+    }
+    const display = await navigator.mediaDevices.getDisplayMedia({ video: true }).catch(() => null);
+    const track = display?.getVideoTracks()[0];
+    if (!track) return;
+    track.onended = () => void call.replaceVideo(local.getVideoTracks()[0] ?? null, false).then(() => setSharing(false));
+    await call.replaceVideo(track, true);
+    setSharing(true);
+  }
+
+  const me = participants.find((p) => p.participant_id === call?.participantId);
+  const others = participants.filter((p) => p.participant_id !== call?.participantId);
+
+  return (
+    <main class="meeting">
+      <header>
+        <h1>
+          {t("title")}
+          {title ? `: ${title}` : ""}
+        </h1>
+        <button type="button" onClick={() => setLang(lang === "sv" ? "en" : "sv")}>
+          {t("switchLang")}
+        </button>
+      </header>
+      <p class="no-recording">{t("noRecording")}</p>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {notice && (
+        <p role="status" class="notice">
+          {notice}
+        </p>
+      )}
+
+      {(phase === "setup" || phase === "connecting") && (
+        <form class="setup" onSubmit={start}>
+          {isGuest && <p>{t("guestIntro")}</p>}
+          {isGuest && (
+            <>
+              <label>
+                {t("yourName")}
+                <input name="name" required maxLength={100} autoComplete="name" />
+              </label>
+              <label>
+                {t("oneTimeCode")}
+                <input name="code" required inputMode="numeric" pattern="[0-9]{6}" autoComplete="one-time-code" />
+              </label>
+            </>
+          )}
+          <figure>
+            <Video stream={local} muted label={t("preview")} />
+          </figure>
+          <label>
+            {t("camera")}
+            <select value={cameraId} onChange={(e) => setCameraId((e.target as HTMLSelectElement).value)}>
+              <option value="">—</option>
+              {devices
+                .filter((d) => d.kind === "videoinput")
+                .map((d, i) => (
+                  <option value={d.deviceId}>{d.label || `${t("camera")} ${i + 1}`}</option>
+                ))}
+            </select>
+          </label>
+          <label>
+            {t("microphone")}
+            <select value={micId} onChange={(e) => setMicId((e.target as HTMLSelectElement).value)}>
+              <option value="">—</option>
+              {devices
+                .filter((d) => d.kind === "audioinput")
+                .map((d, i) => (
+                  <option value={d.deviceId}>{d.label || `${t("microphone")} ${i + 1}`}</option>
+                ))}
+            </select>
+          </label>
+          <label class="inline">
+            <input type="checkbox" checked={audioOnly} onChange={() => setAudioOnly(!audioOnly)} />
+            {t("audioOnlyJoin")}
+          </label>
+          <button type="submit" disabled={!local || phase === "connecting"}>
+            {isGuest ? t("toWaitingRoom") : t("join")}
+          </button>
+        </form>
+      )}
+
+      {phase === "waiting" && (
+        <section data-testid="waiting" class="waiting" aria-live="polite">
+          <p>{t("waiting")}</p>
+          <p>{t("waitingHelp")}</p>
+        </section>
+      )}
+
+      {phase === "joined" && call && (
+        <section data-testid="call" data-participant-id={call.participantId} data-ice-route={route} class="call">
+          <div class="grid">
+            <Tile
+              lang={lang}
+              participant={me}
+              stream={local}
+              self
+              label={t("you")}
+              host={false}
+              onRemove={null}
+            />
+            {others.map((p) => (
+              <Tile
+                key={p.participant_id}
+                lang={lang}
+                participant={p}
+                stream={streams.get(p.participant_id) ?? null}
+                stats={stats.get(p.participant_id)}
+                host={call.host}
+                onRemove={() => void call.remove(p.participant_id)}
+              />
+            ))}
+          </div>
+          <div class="controls" role="toolbar">
+            <button type="button" onClick={() => void call.setMicrophone(!micOn).then(() => setMicOn(!micOn))}>
+              {micOn ? t("muteMic") : t("unmuteMic")}
+            </button>
+            <button type="button" onClick={() => void call.setCamera(!camOn).then(() => setCamOn(!camOn))}>
+              {camOn ? t("cameraOff") : t("cameraOn")}
+            </button>
+            <button type="button" onClick={() => void toggleShare()}>
+              {sharing ? t("stopShare") : t("shareScreen")}
+            </button>
+            <button
+              type="button"
+              onClick={() => void call.setAudioOnly(!audioOnly).then(() => setAudioOnly(!audioOnly))}
+            >
+              {audioOnly ? t("videoOn") : t("audioOnly")}
+            </button>
+            <button type="button" onClick={() => void call.leave()}>
+              {t("leave")}
+            </button>
+            {call.host && (
+              <button type="button" class="danger" onClick={() => setConfirmEnd(true)}>
+                {t("endMeeting")}
+              </button>
+            )}
+          </div>
+          {confirmEnd && (
+            <div role="alertdialog" aria-label={t("confirmEnd")} class="confirm">
+              <p>{t("confirmEnd")}</p>
+              <button type="button" class="danger" onClick={() => void call.end()}>
+                {t("yesEnd")}
+              </button>
+              <button type="button" onClick={() => setConfirmEnd(false)}>
+                {t("cancel")}
+              </button>
+            </div>
+          )}
+          {call.host && (
+            <aside data-testid="lobby" class="lobby" aria-label={t("lobby")}>
+              <h2>{t("lobby")}</h2>
+              {waiting.length === 0 && <p>{t("lobbyEmpty")}</p>}
+              <ul>
+                {waiting.map((p) => (
+                  <li data-testid="lobby-entry" key={p.participant_id}>
+                    <span>{p.name}</span> <small>{p.organisation ?? (p.guest ? t("guest") : "")}</small>{" "}
+                    <small>{identityLabel(lang, p.identity_method)}</small>
+                    <button type="button" onClick={() => void call.admit(p.participant_id)}>
+                      {t("admit")}
+                    </button>
+                    <button type="button" onClick={() => void call.remove(p.participant_id)}>
+                      {t("deny")}
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </aside>
+          )}
+        </section>
+      )}
+
+      {(phase === "ended" || phase === "removed" || phase === "left" || phase === "failed") && (
+        <section data-testid={phase} class="finished">
+          <p>{t(phase === "failed" ? "mediaFailed" : phase)}</p>
+          {phase === "failed" && (
+            <button type="button" onClick={() => location.reload()}>
+              {t("rejoin")}
+            </button>
+          )}
+        </section>
+      )}
+    </main>
+  );
+}
+
+function Video({ stream, muted, label }: { stream: MediaStream | null; muted?: boolean; label: string }) {
+  const ref = useRef<HTMLVideoElement>(null);
+  useEffect(() => {
+    if (ref.current && ref.current.srcObject !== stream) ref.current.srcObject = stream;
+  }, [stream, stream?.getTracks().length]);
+  return <video ref={ref} autoplay playsInline muted={muted} aria-label={label} />;
+}
+
+function Tile(props: {
+  lang: Lang;
+  participant: Participant | undefined;
+  stream: MediaStream | null;
+  stats?: RemoteVideoStats;
+  self?: boolean;
+  label?: string;
+  host: boolean;
+  onRemove: (() => void) | null;
+}) {
+  const { lang, participant: p, stats } = props;
+  const t = (key: TextKey) => translate(lang, key);
+  return (
+    <figure
+      data-testid="tile"
+      data-participant-id={p?.participant_id}
+      data-remote={props.self ? "false" : "true"}
+      data-frames-decoded={stats?.framesDecoded ?? 0}
+      data-frame-width={stats?.frameWidth ?? 0}
+      data-bytes-received={stats?.bytesReceived ?? 0}
+      data-codec={stats?.codec ?? ""}
+      class="tile"
+    >
+      <Video stream={props.stream} muted={props.self} label={p?.name ?? props.label ?? ""} />
+      <figcaption>
+        <strong data-testid="name">{props.self ? `${p?.name ?? ""} (${t("you")})` : p?.name}</strong>
+        {p?.host && <span class="badge">{t("host")}</span>}
+        {p && !p.audio && <span class="badge">{t("muted")}</span>}
+        {p?.screen && <span class="badge">{t("screen")}</span>}
+        <br />
+        <span data-testid="organisation">{p?.organisation ?? (p?.guest ? t("guest") : "")}</span>
+        {" · "}
+        <span data-testid="identity">{p ? identityLabel(lang, p.identity_method) : ""}</span>
+        {stats && stats.frameWidth > 0 && <small class="quality"> · {stats.frameWidth}px</small>}
+        {props.host && !props.self && props.onRemove && (
+          <button type="button" onClick={props.onRemove}>
+            {t("remove")}
+          </button>
+        )}
+      </figcaption>
+    </figure>
+  );
+}
+
+render(<App />, document.getElementById("app")!);

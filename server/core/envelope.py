@@ -1,0 +1,297 @@
+"""Envelope encryption at rest: AES-256-GCM with a fresh data key per record, wrapped by a KEK.
+
+* Every record (message body, revision, attachment) gets its own random 256-bit data key (DEK).
+  The DEK encrypts the record with AES-256-GCM and is stored wrapped (RFC 3394 AES key wrap) by the
+  active key-encryption key (KEK). Only the `kek_id` and the wrapped DEK sit next to the ciphertext.
+* The KEKs live in a JSON key file outside the database (`settings.effective_key_file`, created on
+  first start with mode 0600). Production can point `BRYGGA_KEY_FILE` at a mounted secret.
+* Associated data `table|id|conversation|v` binds each ciphertext to its row: a ciphertext copied
+  into another row, conversation or format version fails to decrypt (`InvalidTag`).
+* Attachments are split into 1 MiB chunks under one DEK; the nonce is a random 4-byte prefix plus the
+  chunk index, and the associated data carries the chunk index and a final-chunk flag, so chunks
+  cannot be reordered, dropped or truncated unnoticed.
+* `rotate_keys` (CLI: `brygga keys rotate`) adds a new KEK, lets running servers pick it up (they
+  re-read the key file when it changes), rewraps every DEK in batches and only then retires the old
+  KEKs. Ciphertexts are never re-encrypted, and the server keeps serving throughout.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import struct
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+log = logging.getLogger("brygga.envelope")
+
+FORMAT_VERSION = 1
+CHUNK_SIZE = 1024 * 1024
+WRAPPED_LEN = 40  # RFC 3394 wrap of a 32-byte key
+NONCE_LEN = 12
+HEADER = struct.Struct(">B40s12s")  # format version | wrapped DEK | nonce
+
+
+class KeyFileError(Exception):
+    """The key file is missing a key that a record needs, or cannot be read."""
+
+
+def associated_data(table: str, row_id: object, conversation_id: object, *extra: object) -> bytes:
+    parts = [table, str(row_id), str(conversation_id), str(FORMAT_VERSION), *(str(part) for part in extra)]
+    return "|".join(parts).encode()
+
+
+def _new_kek_id() -> str:
+    return "kek-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + f".{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class KeyRing:
+    """The KEKs from the key file; re-read when the file changes (rotation without downtime)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime: float = -1.0
+        self._keys: dict[str, bytes] = {}
+        self._active = ""
+        if not path.exists():
+            self._create()
+        self._load()
+
+    def _create(self) -> None:
+        kek_id = _new_kek_id()
+        data = {
+            "version": 1,
+            "active": kek_id,
+            "keys": {kek_id: {"key": base64.b64encode(AESGCM.generate_key(256)).decode(), "created": _now()}},
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return  # another process created it first
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        log.info("created key-encryption key file", extra={"kek_id": kek_id})
+
+    def _load(self) -> None:
+        try:
+            stat = self.path.stat()
+            raw = json.loads(self.path.read_text())
+            keys = {kek_id: base64.b64decode(entry["key"]) for kek_id, entry in raw["keys"].items()}
+            active = raw["active"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KeyFileError(f"cannot read the key file {self.path}: {type(exc).__name__}") from None
+        if active not in keys or any(len(key) != 32 for key in keys.values()):
+            raise KeyFileError(f"the key file {self.path} is inconsistent (active key missing or not 256-bit)")
+        self._keys, self._active, self._mtime = keys, active, stat.st_mtime
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed on disk (cheap: one stat)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return
+        if mtime != self._mtime:
+            with self._lock:
+                self._load()
+
+    @property
+    def active_id(self) -> str:
+        return self._active
+
+    def active(self) -> tuple[str, bytes]:
+        self.refresh()
+        return self._active, self._keys[self._active]
+
+    def get(self, kek_id: str) -> bytes:
+        key = self._keys.get(kek_id)
+        if key is None:
+            self.refresh()
+            key = self._keys.get(kek_id)
+        if key is None:
+            raise KeyFileError(f"key {kek_id} is not in {self.path}; restore it from the key backup")
+        return key
+
+    def ids(self) -> list[str]:
+        return sorted(self._keys)
+
+    # -- rotation (run by the CLI, one process at a time) --------------------------------------
+
+    def add_active(self) -> str:
+        raw = json.loads(self.path.read_text())
+        kek_id = _new_kek_id()
+        raw["keys"][kek_id] = {"key": base64.b64encode(AESGCM.generate_key(256)).decode(), "created": _now()}
+        raw["active"] = kek_id
+        _write_private(self.path, raw)
+        self._load()
+        return kek_id
+
+    def retire_all_but_active(self) -> list[str]:
+        raw = json.loads(self.path.read_text())
+        retired = [kek_id for kek_id in raw["keys"] if kek_id != raw["active"]]
+        raw["keys"] = {raw["active"]: raw["keys"][raw["active"]]}
+        _write_private(self.path, raw)
+        self._load()
+        return retired
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What is stored: the KEK id (its own column, for rotation) and header+ciphertext."""
+
+    kek_id: str
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class DataKey:
+    kek_id: str
+    key: bytes
+    wrapped: bytes
+
+
+class Envelope:
+    def __init__(self, keyring: KeyRing) -> None:
+        self.keyring = keyring
+
+    def new_data_key(self) -> DataKey:
+        kek_id, kek = self.keyring.active()
+        dek = AESGCM.generate_key(256)
+        return DataKey(kek_id, dek, aes_key_wrap(kek, dek))
+
+    def unwrap(self, kek_id: str, wrapped: bytes) -> bytes:
+        return aes_key_unwrap(self.keyring.get(kek_id), wrapped)
+
+    def seal(self, plaintext: bytes, aad: bytes) -> Sealed:
+        data_key = self.new_data_key()
+        nonce = os.urandom(NONCE_LEN)
+        ciphertext = AESGCM(data_key.key).encrypt(nonce, plaintext, aad)
+        return Sealed(data_key.kek_id, HEADER.pack(FORMAT_VERSION, data_key.wrapped, nonce) + ciphertext)
+
+    def open(self, sealed: Sealed, aad: bytes) -> bytes:
+        version, wrapped, nonce = HEADER.unpack_from(sealed.blob)
+        if version != FORMAT_VERSION:
+            raise KeyFileError(f"unknown envelope format {version}")
+        dek = self.unwrap(sealed.kek_id, wrapped)
+        return AESGCM(dek).decrypt(nonce, sealed.blob[HEADER.size :], aad)
+
+    def seal_text(self, text: str, aad: bytes) -> Sealed:
+        return self.seal(text.encode(), aad)
+
+    def open_text(self, sealed: Sealed, aad: bytes) -> str:
+        return self.open(sealed, aad).decode()
+
+    def rewrap_blob(self, kek_id: str, blob: bytes) -> Sealed:
+        """Same ciphertext, DEK wrapped by the active KEK."""
+        version, wrapped, nonce = HEADER.unpack_from(blob)
+        dek = self.unwrap(kek_id, wrapped)
+        new_id, kek = self.keyring.active()
+        return Sealed(new_id, HEADER.pack(version, aes_key_wrap(kek, dek), nonce) + blob[HEADER.size :])
+
+    def rewrap_key(self, kek_id: str, wrapped: bytes) -> tuple[str, bytes]:
+        dek = self.unwrap(kek_id, wrapped)
+        new_id, kek = self.keyring.active()
+        return new_id, aes_key_wrap(kek, dek)
+
+
+class ChunkCipher:
+    """AES-256-GCM over numbered chunks of one attachment (nonce = 4-byte prefix + 8-byte index)."""
+
+    def __init__(self, key: bytes, nonce_prefix: bytes, aad_base: bytes) -> None:
+        if len(nonce_prefix) != 4:
+            raise ValueError("nonce prefix must be 4 bytes")
+        self._aead = AESGCM(key)
+        self._prefix = nonce_prefix
+        self._aad_base = aad_base
+
+    def _nonce_aad(self, index: int, final: bool) -> tuple[bytes, bytes]:
+        return self._prefix + struct.pack(">Q", index), self._aad_base + f"|{index}|{int(final)}".encode()
+
+    def encrypt(self, index: int, chunk: bytes, final: bool) -> bytes:
+        nonce, aad = self._nonce_aad(index, final)
+        return self._aead.encrypt(nonce, chunk, aad)
+
+    def decrypt(self, index: int, ciphertext: bytes, final: bool) -> bytes:
+        nonce, aad = self._nonce_aad(index, final)
+        return self._aead.decrypt(nonce, ciphertext, aad)
+
+
+def iter_chunks(data: bytes, size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+# --------------------------------------------------------------------------------------------- rotation
+
+# Each domain that stores wrapped keys registers how to rewrap one batch of its rows: the callable
+# gets the envelope and a batch size, rewraps up to that many rows whose kek_id is not active and
+# returns how many it changed (0 = done).
+Rewrapper = Callable[[Envelope, int], Awaitable[int]]
+
+
+@dataclass
+class RotationReport:
+    new_kek_id: str
+    rewrapped: int
+    retired: list[str]
+
+
+async def rotate_keys(
+    envelope: Envelope,
+    rewrappers: list[Rewrapper],
+    *,
+    batch_size: int = 500,
+    grace_seconds: float = 3.0,
+    retire: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> RotationReport:
+    """New active KEK, rewrap every DEK in batches, then retire old KEKs (see module docstring)."""
+    import asyncio
+
+    say = progress or (lambda _text: None)
+    new_id = envelope.keyring.add_active()
+    say(f"new active key {new_id}; waiting {grace_seconds:g}s for running servers to pick it up")
+    await asyncio.sleep(grace_seconds)
+    total = 0
+    for round_no in range(2):
+        while True:
+            changed = 0
+            for rewrap in rewrappers:
+                changed += await rewrap(envelope, batch_size)
+            total += changed
+            if changed:
+                say(f"rewrapped {total} data keys")
+            if changed == 0:
+                break
+        if round_no == 0:
+            await asyncio.sleep(grace_seconds)  # catch rows written by a server that had not reloaded yet
+    retired = envelope.keyring.retire_all_but_active() if retire else []
+    return RotationReport(new_id, total, retired)

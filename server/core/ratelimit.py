@@ -1,0 +1,48 @@
+"""Rate limiting behind one small protocol, so a Redis implementation can replace the in-memory one.
+
+`hit(key, limit, window_seconds)` counts one event for `key` and returns True when it is allowed
+(at most `limit` events in any `window_seconds`, approximated with two fixed windows, as in the
+usual sliding-window-counter scheme).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window_seconds: float) -> bool: ...
+
+
+class InMemoryRateLimiter:
+    """Per-process sliding-window counter; memory is bounded by pruning windows that ended."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
+        self._now = now
+        self._max_keys = max_keys
+        # key -> (window start, count in this window, count in previous window)
+        self._state: dict[str, tuple[float, int, int]] = {}
+
+    async def hit(self, key: str, limit: int, window_seconds: float) -> bool:
+        now = self._now()
+        window = int(now // window_seconds) * window_seconds
+        start, current, previous = self._state.get(key, (window, 0, 0))
+        if window != start:
+            previous = current if window - start == window_seconds else 0
+            start, current = window, 0
+        elapsed = (now - start) / window_seconds
+        estimate = previous * (1.0 - elapsed) + current
+        if estimate + 1 > limit:
+            self._state[key] = (start, current, previous)
+            return False
+        self._state[key] = (start, current + 1, previous)
+        if len(self._state) > self._max_keys:
+            self._prune(now, window_seconds)
+        return True
+
+    def _prune(self, now: float, window_seconds: float) -> None:
+        horizon = now - 2 * window_seconds
+        for key in [key for key, (start, _c, _p) in self._state.items() if start < horizon]:
+            del self._state[key]

@@ -1,0 +1,129 @@
+"""socket.io events for messaging (documented in docs/realtime.md).
+
+Every handler is rate limited per connection and per user before it does any work; a refusal is
+the ack `{ok: false, error: {code: "rate_limited", ...}}`. Payloads are validated by the models.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from server.core.context import AppContext
+from server.core.errors import Problem
+from server.core.ratelimit import RateLimiter
+from server.core.realtime import EventHandler, EventRouter
+from server.identity.principal import Principal
+from server.messaging.schemas import (
+    ClaimRequest,
+    EditRequest,
+    MessageRef,
+    MessageSend,
+    ReadRequest,
+    ReturnRequest,
+    SyncRequest,
+    TypingRequest,
+)
+from server.messaging.service import MessagingService
+
+events = EventRouter()
+
+
+def messaging(ctx: AppContext) -> MessagingService:
+    service: MessagingService | None = ctx.services.get("messaging")
+    if service is None:
+        raise Problem("unavailable", "Messaging is starting; try again in a moment.", status=503)
+    return service
+
+
+def rate_limited() -> Problem:
+    return Problem("rate_limited", "Too many events from this client; wait a few seconds and try again.", status=429)
+
+
+async def check_rate(ctx: AppContext, principal: Principal, sid: str, *, send: bool = False) -> None:
+    limiter: RateLimiter = ctx.services["ratelimiter"]
+    config = messaging(ctx).config
+    window = config.rate_window_seconds
+    if not await limiter.hit(f"conn:{sid}", config.connection_events_per_window, window):
+        raise rate_limited()
+    if not await limiter.hit(f"user:{principal.user_id}", config.user_events_per_window, window):
+        raise rate_limited()
+    if send and not await limiter.hit(f"send:{principal.user_id}", config.user_sends_per_window, window):
+        raise rate_limited()
+
+
+def limited(*, send: bool = False) -> Callable[[Callable[..., Awaitable[Any]]], EventHandler]:
+    def wrap(handler: Callable[..., Awaitable[Any]]) -> EventHandler:
+        @functools.wraps(handler)
+        async def guarded(ctx: AppContext, principal: Principal, sid: str, payload: Any) -> dict[str, Any] | None:
+            await check_rate(ctx, principal, sid, send=send)
+            result: dict[str, Any] | None = await handler(ctx, principal, sid, payload)
+            return result
+
+        return guarded
+
+    return wrap
+
+
+@events.on(
+    "message:send", MessageSend, "Send a message; the ack comes only after it is stored (idempotent on client_id)."
+)
+@limited(send=True)
+async def on_send(ctx: AppContext, principal: Principal, sid: str, payload: MessageSend) -> dict[str, Any]:
+    message, created = await messaging(ctx).send(principal, payload)
+    return {"message": message.model_dump(mode="json"), "duplicate": not created}
+
+
+@events.on("sync", SyncRequest, "Everything visible to me after the cursor, in order, paginated.")
+@limited()
+async def on_sync(ctx: AppContext, principal: Principal, sid: str, payload: SyncRequest) -> dict[str, Any]:
+    result = await messaging(ctx).sync(principal, payload.since, payload.limit)
+    return result.model_dump(mode="json")
+
+
+@events.on("message:read", ReadRequest, "Mark messages up to a seq in a conversation as read.")
+@limited()
+async def on_read(ctx: AppContext, principal: Principal, sid: str, payload: ReadRequest) -> dict[str, Any]:
+    return {"marked": await messaging(ctx).mark_read(principal, payload.conversation_id, payload.up_to)}
+
+
+@events.on("message:acknowledge", MessageRef, "Acknowledge (kvittera) a message on behalf of my unit.")
+@limited()
+async def on_acknowledge(ctx: AppContext, principal: Principal, sid: str, payload: MessageRef) -> dict[str, Any]:
+    message = await messaging(ctx).acknowledge(principal, payload.message_id)
+    return {"message": message.model_dump(mode="json")}
+
+
+@events.on("message:claim", ClaimRequest, "Take responsibility for a message (or release it); colleagues see it.")
+@limited()
+async def on_claim(ctx: AppContext, principal: Principal, sid: str, payload: ClaimRequest) -> dict[str, Any]:
+    message = await messaging(ctx).claim(principal, payload.message_id, payload.release)
+    return {"message": message.model_dump(mode="json")}
+
+
+@events.on("message:return", ReturnRequest, "Return a misdirected message to its sender (felsänt).")
+@limited()
+async def on_return(ctx: AppContext, principal: Principal, sid: str, payload: ReturnRequest) -> dict[str, Any]:
+    message = await messaging(ctx).return_misdirected(principal, payload.message_id, payload.reason)
+    return {"message": message.model_dump(mode="json")}
+
+
+@events.on("message:edit", EditRequest, "Change the text of my message within the edit window.")
+@limited()
+async def on_edit(ctx: AppContext, principal: Principal, sid: str, payload: EditRequest) -> dict[str, Any]:
+    message = await messaging(ctx).edit(principal, payload.message_id, payload.body)
+    return {"message": message.model_dump(mode="json")}
+
+
+@events.on("message:retract", MessageRef, "Retract my message within the edit window (the original is kept).")
+@limited()
+async def on_retract(ctx: AppContext, principal: Principal, sid: str, payload: MessageRef) -> dict[str, Any]:
+    message = await messaging(ctx).edit(principal, payload.message_id, None)
+    return {"message": message.model_dump(mode="json")}
+
+
+@events.on("typing", TypingRequest, "Tell the conversation that I am (not) typing.")
+@limited()
+async def on_typing(ctx: AppContext, principal: Principal, sid: str, payload: TypingRequest) -> None:
+    await messaging(ctx).typing(principal, payload.conversation_id, payload.typing)

@@ -1,0 +1,190 @@
+"""Messaging tables: conversations, participants, messages (encrypted), receipts, escalations, feed.
+
+Bodies, earlier revisions and attachment bytes are stored only as envelope ciphertext
+(server.core.envelope); `*_kek` columns name the KEK that wraps each record's data key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.core.db import Base, UTCDateTime, new_id, utcnow
+
+SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(10))  # units | direct
+    subject: Mapped[str] = mapped_column(String(200))
+    case_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_by_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    created_by_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seq: Mapped[int] = mapped_column(SEQ, default=0)
+
+
+class Participant(Base):
+    """A unit or a user taking part in a conversation (exactly one of the two is set)."""
+
+    __tablename__ = "conversation_participants"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "unit_id", "user_id", name="uq_conversation_participants_member"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("sender_user_id", "client_id", name="uq_messages_sender_client"),
+        Index("ix_messages_conversation_seq", "conversation_id", "seq"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(SEQ, unique=True)  # feed position of its creation
+    sender_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))  # None: system notice
+    sender_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"))
+    client_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(10), default="text")  # text | system
+    system_kind: Mapped[str | None] = mapped_column(String(40))
+    priority: Mapped[str] = mapped_column(String(10), default="normal")  # normal | urgent
+    ack_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    reply_to_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    attachment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    body_kek: Mapped[str] = mapped_column(String(40), index=True)
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MessageRevision(Base):
+    """The text a message had before an edit or retraction, kept for the record (encrypted)."""
+
+    __tablename__ = "message_revisions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(10))  # edit | retract
+    by_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    body_kek: Mapped[str] = mapped_column(String(40), index=True)
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Receipt(Base):
+    """Per message and recipient (unit or user): delivered, read, acknowledged, claimed, returned, escalated."""
+
+    __tablename__ = "message_receipts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    needs_ack: Mapped[bool] = mapped_column(Boolean, default=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_route: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Escalation(Base):
+    """A persisted timer: if the receipt is still unacknowledged at `due_at`, escalate."""
+
+    __tablename__ = "message_escalations"
+    __table_args__ = (Index("ix_message_escalations_state_due", "state", "due_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    receipt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("message_receipts.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    unit_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | fired | cancelled
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedEvent(Base):
+    """The ordered change feed behind `sync`: one row per new message, update, receipt or escalation."""
+
+    __tablename__ = "message_feed"
+
+    seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # message | updated | receipt | escalation
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Attachment(Base):
+    __tablename__ = "message_attachments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    uploader_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    kek_id: Mapped[str] = mapped_column(String(40), index=True)
+    wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce_prefix: Mapped[bytes] = mapped_column(LargeBinary)
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AttachmentChunk(Base):
+    __tablename__ = "message_attachment_chunks"
+
+    attachment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("message_attachments.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class UnitMessagingSettings(Base):
+    """Per-unit acknowledgement deadlines (minutes of open time)."""
+
+    __tablename__ = "unit_messaging_settings"
+
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
+    urgent_minutes: Mapped[int] = mapped_column(Integer)
+    normal_minutes: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

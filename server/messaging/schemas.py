@@ -1,0 +1,280 @@
+"""Pydantic models shared by the socket.io events, the REST routes and the service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Priority = Literal["normal", "urgent"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------------------------------ input
+
+
+class ConversationCreate(Strict):
+    subject: str = Field(min_length=1, max_length=200, description="What it is about; never a personal number.")
+    case_ref: str | None = Field(
+        default=None, max_length=64, description="Pseudonymous case id (never a personal identity number)."
+    )
+    from_unit_id: uuid.UUID | None = Field(default=None, description="The unit you write for (unit conversations).")
+    unit_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20, description="Recipient units.")
+    user_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20, description="Person participants.")
+
+
+class MessageSend(Strict):
+    conversation_id: uuid.UUID
+    client_id: uuid.UUID = Field(
+        description="Chosen by the client; a resend with the same id returns the same message."
+    )
+    body: str = Field(min_length=1, max_length=100_000, description="Text (limit enforced: max_body_chars).")
+    priority: Priority = "normal"
+    ack_required: bool = False
+    reply_to: uuid.UUID | None = None
+    attachments: list[uuid.UUID] = Field(default_factory=list, max_length=10)
+
+
+class MessageSendBody(Strict):
+    """REST variant of message:send (the conversation comes from the path)."""
+
+    client_id: uuid.UUID
+    body: str = Field(min_length=1, max_length=100_000)
+    priority: Priority = "normal"
+    ack_required: bool = False
+    reply_to: uuid.UUID | None = None
+    attachments: list[uuid.UUID] = Field(default_factory=list, max_length=10)
+
+
+class SyncRequest(Strict):
+    since: int = Field(default=0, ge=0, description="The cursor from the previous sync (0: from the start).")
+    limit: int | None = Field(default=None, ge=1, le=1000)
+
+
+class ReadRequest(Strict):
+    conversation_id: uuid.UUID
+    up_to: int = Field(ge=0, description="Mark every message with seq <= up_to in the conversation as read.")
+
+
+class ReadBody(Strict):
+    up_to: int = Field(ge=0)
+
+
+class MessageRef(Strict):
+    message_id: uuid.UUID
+
+
+class ClaimRequest(Strict):
+    message_id: uuid.UUID
+    release: bool = Field(default=False, description="Give the message back to the unit.")
+
+
+class ClaimBody(Strict):
+    release: bool = False
+
+
+class ReturnRequest(Strict):
+    message_id: uuid.UUID
+    reason: Literal["wrong_unit", "wrong_patient", "other"] = "wrong_unit"
+
+
+class ReturnBody(Strict):
+    reason: Literal["wrong_unit", "wrong_patient", "other"] = "wrong_unit"
+
+
+class EditRequest(Strict):
+    message_id: uuid.UUID
+    body: str = Field(min_length=1, max_length=100_000)
+
+
+class EditBody(Strict):
+    body: str = Field(min_length=1, max_length=100_000)
+
+
+class TypingRequest(Strict):
+    conversation_id: uuid.UUID
+    typing: bool
+
+
+class TypingBody(Strict):
+    typing: bool
+
+
+class ConversationListQuery(Strict):
+    unit_id: uuid.UUID | None = Field(default=None, description="Only conversations of this unit.")
+
+
+class MessagesQuery(Strict):
+    before_seq: int | None = Field(default=None, ge=0, description="Page backwards from this seq.")
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class SyncQuery(Strict):
+    since: int = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, ge=1, le=1000)
+
+
+class UnitSettingsBody(Strict):
+    urgent_minutes: int = Field(ge=1, le=7 * 24 * 60)
+    normal_minutes: int = Field(ge=1, le=14 * 24 * 60)
+
+
+# ----------------------------------------------------------------------------------------- output
+
+
+class UserRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class ParticipantOut(BaseModel):
+    unit_id: uuid.UUID | None = None
+    unit_name: str | None = None
+    user_id: uuid.UUID | None = None
+    user_name: str | None = None
+
+
+class ConversationOut(BaseModel):
+    id: uuid.UUID
+    kind: Literal["units", "direct"]
+    subject: str
+    case_ref: str | None
+    created_at: datetime
+    created_by: UserRef
+    participants: list[ParticipantOut]
+    last_seq: int
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationOut]
+
+
+class RouteOut(BaseModel):
+    route_id: uuid.UUID | None
+    purpose: str
+    channel: str
+    label: str
+    value: str
+
+
+class RecipientState(BaseModel):
+    unit_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    needs_ack: bool
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    read_by: UserRef | None = Field(default=None, description="Only shown within the read-receipt policy.")
+    acknowledged_at: datetime | None = None
+    acknowledged_by: UserRef | None = None
+    claimed_at: datetime | None = None
+    claimed_by: UserRef | None = None
+    returned_at: datetime | None = None
+    returned_by: UserRef | None = None
+    escalated_at: datetime | None = None
+    escalation_level: int = 0
+    escalation_route: RouteOut | None = None
+
+
+class AttachmentOut(BaseModel):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    content_type: str
+    size: int
+    filename: str
+    created_at: datetime
+    message_id: uuid.UUID | None = None
+
+
+class SystemNotice(BaseModel):
+    kind: str
+    data: dict[str, Any]
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    seq: int = Field(description="Position in the feed when it was created (orders a conversation).")
+    event_seq: int | None = Field(default=None, description="Feed position of the change that sent this copy.")
+    client_id: uuid.UUID
+    sender: UserRef | None
+    sender_unit_id: uuid.UUID | None
+    kind: Literal["text", "system"]
+    body: str | None = Field(description="None when retracted or for system notices.")
+    system: SystemNotice | None = None
+    priority: Priority
+    ack_required: bool
+    reply_to: uuid.UUID | None
+    attachments: list[AttachmentOut]
+    created_at: datetime
+    edited_at: datetime | None
+    retracted_at: datetime | None
+    version: int
+    state: Literal["sent", "open", "acknowledged", "returned", "escalated"]
+    recipients: list[RecipientState]
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]
+
+
+class SyncOut(BaseModel):
+    messages: list[MessageOut]
+    cursor: int
+    has_more: bool
+
+
+class ReadOut(BaseModel):
+    marked: int
+
+
+class InboxConversation(BaseModel):
+    conversation_id: uuid.UUID
+    subject: str
+    case_ref: str | None
+    last_seq: int
+    unread: int
+    unacknowledged: int
+    escalated: int
+
+
+class InboxCounts(BaseModel):
+    unit_id: uuid.UUID
+    unread: int
+    unacknowledged: int
+    escalated: int
+    escalated_sent: int = Field(description="Messages this unit sent that escalated and are still open.")
+    claimed: int
+
+
+class InboxOut(InboxCounts):
+    conversations: list[InboxConversation]
+
+
+class UnitSettingsOut(BaseModel):
+    unit_id: uuid.UUID
+    urgent_minutes: int
+    normal_minutes: int
+
+
+class ReceiptEvent(BaseModel):
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    kind: Literal["delivered", "read", "acknowledged", "claimed", "released", "returned"]
+    unit_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    by: UserRef | None
+    at: datetime
+
+
+class EscalationEvent(BaseModel):
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    unit_id: uuid.UUID
+    level: int
+    route: RouteOut | None
+    at: datetime

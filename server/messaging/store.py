@@ -1,0 +1,359 @@
+"""SQL for messaging. Functions take an AsyncSession; the service owns transactions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, Table, and_, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.core.db import Base
+from server.core.models import Unit, User
+from server.messaging.models import (
+    Attachment,
+    Conversation,
+    Escalation,
+    FeedEvent,
+    Message,
+    MessageRevision,
+    Participant,
+    Receipt,
+    UnitMessagingSettings,
+)
+
+FEED_LOCK_KEY = 0x6272796767610001  # pg advisory lock id: "brygga" + feed
+
+
+async def lock_feed(session: AsyncSession) -> None:
+    """Serialise feed writers so that seq order equals commit order (PostgreSQL; SQLite already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
+
+
+async def insert_feed(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Append `message` feed rows for new messages; returns their seq values in the order given.
+
+    One executemany plus one SELECT: RETURNING with guaranteed order would fall back to one INSERT
+    per row on SQLite.
+    """
+    if not rows:
+        return []
+    table: Table = FeedEvent.__table__  # type: ignore[assignment]
+    await session.execute(insert(table), rows)
+    ids = [row["message_id"] for row in rows]
+    found = await session.execute(
+        select(FeedEvent.message_id, FeedEvent.seq).where(FeedEvent.message_id.in_(ids), FeedEvent.kind == "message")
+    )
+    seq_of = {message_id: seq for message_id, seq in found.all()}
+    return [int(seq_of[message_id]) for message_id in ids]
+
+
+def row_of(entity: Base) -> dict[str, Any]:
+    """Column values of a transient ORM object, for a Core executemany insert."""
+    return {column.key: getattr(entity, column.key) for column in entity.__table__.columns}
+
+
+async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    if rows:
+        table: Table = model.__table__  # type: ignore[assignment]
+        await session.execute(insert(table), rows)
+
+
+async def participants(session: AsyncSession, conversation_id: uuid.UUID) -> list[Participant]:
+    rows = await session.execute(select(Participant).where(Participant.conversation_id == conversation_id))
+    return list(rows.scalars())
+
+
+async def participants_of(session: AsyncSession, conversation_ids: Iterable[uuid.UUID]) -> list[Participant]:
+    ids = list(conversation_ids)
+    if not ids:
+        return []
+    return list((await session.execute(select(Participant).where(Participant.conversation_id.in_(ids)))).scalars())
+
+
+def visible_conversations(user_id: uuid.UUID, unit_ids: Iterable[uuid.UUID]):  # type: ignore[no-untyped-def]
+    units = list(unit_ids)
+    condition = Participant.user_id == user_id
+    if units:
+        condition = or_(condition, Participant.unit_id.in_(units))
+    return select(Participant.conversation_id).where(condition)
+
+
+async def list_conversations(
+    session: AsyncSession, user_id: uuid.UUID, unit_ids: Iterable[uuid.UUID], limit: int = 200
+) -> list[Conversation]:
+    query = (
+        select(Conversation)
+        .where(Conversation.id.in_(visible_conversations(user_id, unit_ids)))
+        .order_by(Conversation.last_seq.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def existing_sends(session: AsyncSession, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> dict[tuple, Message]:  # type: ignore[type-arg]
+    if not keys:
+        return {}
+    rows = await session.execute(select(Message).where(tuple_(Message.sender_user_id, Message.client_id).in_(keys)))
+    return {(message.sender_user_id, message.client_id): message for message in rows.scalars()}
+
+
+async def receipts_for(session: AsyncSession, message_ids: Iterable[uuid.UUID]) -> list[Receipt]:
+    ids = list(message_ids)
+    if not ids:
+        return []
+    return list((await session.execute(select(Receipt).where(Receipt.message_id.in_(ids)))).scalars())
+
+
+async def attachments_for(session: AsyncSession, message_ids: Iterable[uuid.UUID]) -> list[Attachment]:
+    ids = list(message_ids)
+    if not ids:
+        return []
+    return list((await session.execute(select(Attachment).where(Attachment.message_id.in_(ids)))).scalars())
+
+
+async def messages_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[Message]:
+    wanted = list(ids)
+    if not wanted:
+        return []
+    return list((await session.execute(select(Message).where(Message.id.in_(wanted)))).scalars())
+
+
+async def conversation_messages(
+    session: AsyncSession, conversation_id: uuid.UUID, before_seq: int | None, limit: int
+) -> list[Message]:
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if before_seq is not None:
+        query = query.where(Message.seq < before_seq)
+    rows = await session.execute(query.order_by(Message.seq.desc()).limit(limit))
+    return list(reversed(list(rows.scalars())))
+
+
+async def feed_page(
+    session: AsyncSession, user_id: uuid.UUID, unit_ids: Iterable[uuid.UUID], since: int, limit: int
+) -> list[tuple[int, uuid.UUID, uuid.UUID]]:
+    query = (
+        select(FeedEvent.seq, FeedEvent.message_id, FeedEvent.conversation_id)
+        .where(FeedEvent.seq > since, FeedEvent.conversation_id.in_(visible_conversations(user_id, unit_ids)))
+        .order_by(FeedEvent.seq)
+        .limit(limit)
+    )
+    return [(seq, message_id, conversation_id) for seq, message_id, conversation_id in (await session.execute(query))]
+
+
+async def user_names(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    return dict((await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))).all())
+
+
+async def unit_names(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    return dict((await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(wanted)))).all())
+
+
+async def active_units(session: AsyncSession, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    wanted = list(ids)
+    rows = await session.execute(select(Unit.id).where(Unit.id.in_(wanted), Unit.active.is_(True)))
+    return set(rows.scalars())
+
+
+async def active_users(session: AsyncSession, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    wanted = list(ids)
+    rows = await session.execute(select(User.id).where(User.id.in_(wanted), User.disabled.is_(False)))
+    return set(rows.scalars())
+
+
+async def unit_settings(session: AsyncSession, unit_id: uuid.UUID) -> UnitMessagingSettings | None:
+    return await session.get(UnitMessagingSettings, unit_id)
+
+
+async def bump_conversations(session: AsyncSession, last: dict[uuid.UUID, int]) -> None:
+    """Set each conversation's last_seq (callers hold the feed lock, so seq only grows)."""
+    if last:
+        await session.execute(
+            update(Conversation), [{"id": conversation_id, "last_seq": seq} for conversation_id, seq in last.items()]
+        )
+
+
+async def mark_delivered(session: AsyncSession, receipt_ids: list[uuid.UUID], when: datetime) -> None:
+    if receipt_ids:
+        await session.execute(
+            update(Receipt)
+            .where(Receipt.id.in_(receipt_ids), Receipt.delivered_at.is_(None))
+            .values(delivered_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def case_refs(session: AsyncSession, conversation_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    if not conversation_ids:
+        return {}
+    rows = await session.execute(
+        select(Conversation.id, Conversation.case_ref).where(Conversation.id.in_(conversation_ids))
+    )
+    return dict(rows.all())
+
+
+async def my_receipts(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    unit_ids: Iterable[uuid.UUID],
+    up_to: int,
+) -> list[tuple[Receipt, Message]]:
+    units = list(unit_ids)
+    mine = Receipt.user_id == user_id
+    if units:
+        mine = or_(mine, Receipt.unit_id.in_(units))
+    query = (
+        select(Receipt, Message)
+        .join(Message, Message.id == Receipt.message_id)
+        .where(Receipt.conversation_id == conversation_id, Message.seq <= up_to, Receipt.read_at.is_(None), mine)
+    )
+    return [(receipt, message) for receipt, message in (await session.execute(query)).all()]
+
+
+async def undelivered_receipts(
+    session: AsyncSession, message_ids: Iterable[uuid.UUID], user_id: uuid.UUID, unit_ids: Iterable[uuid.UUID]
+) -> list[Receipt]:
+    ids, units = list(message_ids), list(unit_ids)
+    if not ids:
+        return []
+    mine = Receipt.user_id == user_id
+    if units:
+        mine = or_(mine, Receipt.unit_id.in_(units))
+    query = select(Receipt).where(Receipt.message_id.in_(ids), Receipt.delivered_at.is_(None), mine)
+    return list((await session.execute(query)).scalars())
+
+
+async def due_escalations(session: AsyncSession, now: datetime, limit: int = 100) -> list[Escalation]:
+    query = (
+        select(Escalation)
+        .where(Escalation.state == "pending", Escalation.due_at <= now)
+        .order_by(Escalation.due_at)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    result = await session.execute(select(func.min(Escalation.due_at)).where(Escalation.state == "pending"))
+    value: datetime | None = result.scalar()
+    return value
+
+
+async def claim_escalation(session: AsyncSession, escalation_id: uuid.UUID, now: datetime) -> bool:
+    """Move one pending escalation to fired; False when another node (or an ack) got there first."""
+    result = await session.execute(
+        update(Escalation)
+        .where(Escalation.id == escalation_id, Escalation.state == "pending")
+        .values(state="fired", fired_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def cancel_escalations(session: AsyncSession, receipt_ids: Iterable[uuid.UUID]) -> None:
+    ids = list(receipt_ids)
+    if ids:
+        await session.execute(
+            update(Escalation)
+            .where(Escalation.receipt_id.in_(ids), Escalation.state == "pending")
+            .values(state="cancelled")
+        )
+
+
+def _open_for_unit(unit_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    return and_(Receipt.unit_id == unit_id, Receipt.returned_at.is_(None))
+
+
+async def inbox_counts(session: AsyncSession, unit_id: uuid.UUID) -> dict[str, int]:
+    return (await inbox_counts_many(session, [unit_id]))[unit_id]
+
+
+async def inbox_counts_many(session: AsyncSession, unit_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """Inbox counts for several units in two grouped queries."""
+    counts = {
+        unit_id: {"unread": 0, "unacknowledged": 0, "escalated": 0, "claimed": 0, "escalated_sent": 0}
+        for unit_id in unit_ids
+    }
+    if not unit_ids:
+        return counts
+    open_ack = Receipt.acknowledged_at.is_(None)
+    rows = await session.execute(
+        select(
+            Receipt.unit_id,
+            func.sum(Receipt.read_at.is_(None).cast(Integer())),
+            func.sum(and_(Receipt.needs_ack, open_ack).cast(Integer())),
+            func.sum(and_(Receipt.escalated_at.is_not(None), open_ack).cast(Integer())),
+            func.sum(and_(Receipt.claimed_at.is_not(None), open_ack).cast(Integer())),
+        )
+        .where(Receipt.unit_id.in_(unit_ids), Receipt.returned_at.is_(None))
+        .group_by(Receipt.unit_id)
+    )
+    for unit_id, unread, unacked, escalated, claimed in rows.all():
+        if unit_id is None:
+            continue
+        counts[unit_id].update(
+            unread=int(unread or 0),
+            unacknowledged=int(unacked or 0),
+            escalated=int(escalated or 0),
+            claimed=int(claimed or 0),
+        )
+    sent = await session.execute(
+        select(Message.sender_unit_id, func.count(func.distinct(Receipt.message_id)))
+        .join(Message, Message.id == Receipt.message_id)
+        .where(
+            Message.sender_unit_id.in_(unit_ids),
+            Receipt.escalated_at.is_not(None),
+            open_ack,
+            Receipt.returned_at.is_(None),
+        )
+        .group_by(Message.sender_unit_id)
+    )
+    for unit_id, number in sent.all():
+        if unit_id is not None:
+            counts[unit_id]["escalated_sent"] = int(number or 0)
+    return counts
+
+
+async def inbox_conversations(session: AsyncSession, unit_id: uuid.UUID, limit: int = 100) -> list[tuple]:  # type: ignore[type-arg]
+    base = _open_for_unit(unit_id)
+    per_conversation = (
+        select(
+            Receipt.conversation_id.label("conversation_id"),
+            func.sum(Receipt.read_at.is_(None).cast(Integer())).label("unread"),
+            func.sum(and_(Receipt.needs_ack, Receipt.acknowledged_at.is_(None)).cast(Integer())).label("unacked"),
+            func.sum(and_(Receipt.escalated_at.is_not(None), Receipt.acknowledged_at.is_(None)).cast(Integer())).label(
+                "escalated"
+            ),
+        )
+        .where(base)
+        .group_by(Receipt.conversation_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Conversation,
+            func.coalesce(per_conversation.c.unread, 0),
+            func.coalesce(per_conversation.c.unacked, 0),
+            func.coalesce(per_conversation.c.escalated, 0),
+        )
+        .join(Participant, Participant.conversation_id == Conversation.id)
+        .outerjoin(per_conversation, per_conversation.c.conversation_id == Conversation.id)
+        .where(Participant.unit_id == unit_id)
+        .order_by(Conversation.last_seq.desc())
+        .limit(limit)
+    )
+    return [tuple(row) for row in (await session.execute(query)).all()]
+
+
+async def revisions_needing_rewrap(session: AsyncSession, active: str, limit: int) -> list[MessageRevision]:
+    query = select(MessageRevision).where(MessageRevision.body_kek != active).limit(limit)
+    return list((await session.execute(query)).scalars())

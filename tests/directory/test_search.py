@@ -1,0 +1,120 @@
+"""Search quality: accent/case folding, prefix, typos, ranking, filters and cursors, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from server.app import create_app
+from server.core.context import CTX
+from server.directory.seed import seed_demo
+from server.migrate import upgrade
+from tests.conftest import Actors, bearer
+
+
+async def search(client, headers, **params) -> dict:
+    response = await client.get("/api/v1/units", params=params, headers=headers)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def check_search_quality(client, headers) -> None:
+    folded = await search(client, headers, q="sodersj")
+    assert folded["items"], "sodersj finds nothing"
+    assert all("Södersjukhuset" in item["name"] for item in folded["items"])
+    typo = await search(client, headers, q="sodersjukhset")
+    assert typo["items"] and all("Södersjukhuset" in item["name"] for item in typo["items"])
+    assert {item["match"] for item in typo["items"]} == {"fuzzy"}
+    upper = await search(client, headers, q="SÖDERSJUKHUSET avdelning 52")
+    assert upper["items"][0]["name"] == "Avdelning 52, Medicinkliniken, Södersjukhuset"
+    exact = await search(client, headers, q="nacka vardcentral")
+    assert exact["items"][0]["name"] == "Nacka vårdcentral"
+    assert exact["items"][0]["match"] == "exact"
+    words = await search(client, headers, q="hemtj nack")
+    assert words["items"][0]["name"] == "Hemtjänst Nacka centrum"
+    alias = await search(client, headers, q="avd 52 sos")
+    assert alias["items"][0]["name"] == "Avdelning 52, Medicinkliniken, Södersjukhuset"
+    hsa = await search(client, headers, q="SE2120003700-HSLNACKA")
+    assert hsa["items"][0]["name"] == "Kommunal hälso- och sjukvård Nacka"
+    # Exact and prefix hits come before fuzzy ones.
+    mixed = await search(client, headers, q="nacka", limit=50)
+    matches = [item["match"] for item in mixed["items"]]
+    order = {"exact": 0, "prefix": 1, "words": 2, "fuzzy": 3}
+    assert matches == sorted(matches, key=order.__getitem__)
+    assert mixed["items"][0]["match"] in ("exact", "prefix")
+    assert (await search(client, headers, q="qqqzzzxxx"))["items"] == []
+
+
+async def test_search_quality_sqlite(client, demo, staff):
+    await check_search_quality(client, staff)
+
+
+async def test_typo_tolerance_prefers_exact_and_prefix_hits(client, demo, admin, staff):
+    organisation = (await search(client, staff, q="nacka vardcentral"))["items"][0]["organisation_id"]
+    created = await client.post(
+        "/api/v1/units",
+        json={"organisation_id": organisation, "name": "Södersjukhset testenhet", "unit_type": "ward"},
+        headers=admin,
+    )
+    assert created.status == 201
+    # "sodersjukhset" is now a real word: its exact/prefix hit ranks first, fuzzy ones follow.
+    result = await search(client, staff, q="sodersjukhset", limit=5)
+    assert result["items"][0]["name"] == "Södersjukhset testenhet"
+    assert result["items"][0]["match"] in ("exact", "prefix")
+
+
+async def test_filters_and_cursor_pagination(client, demo, staff):
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"q": "avdelning", "limit": 7, "type": "ward"}
+        if cursor:
+            params["cursor"] = cursor
+        page = await search(client, staff, **params)
+        seen.extend(item["id"] for item in page["items"])
+        assert all(item["unit_type"] == "ward" for item in page["items"])
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 70  # 7 hospitals x 5 clinics x 2 wards
+    assert pages == 10
+    listing: list[str] = []
+    cursor = None
+    while True:
+        params = {"municipality": "0182", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = await search(client, staff, **params)
+        listing.extend(item["name"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert listing == sorted(listing, key=str.casefold)
+    assert "Nacka vårdcentral" in listing and "Hemtjänst Nacka centrum" in listing
+    bad = await client.get("/api/v1/units", params={"cursor": "not-a-cursor!"}, headers=staff)
+    assert bad.status == 400
+
+
+async def test_search_on_postgresql(pg_database, settings):
+    settings.database_url = pg_database
+    await upgrade(pg_database)
+    app = create_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        ctx = client.app[CTX]
+        await seed_demo(ctx)
+        feed = await ctx.db.engine.connect()
+        try:
+            from sqlalchemy import text
+
+            versions = (await feed.execute(text("SELECT count(*) FROM directory_versions"))).scalar()
+            await feed.rollback()
+            assert await seed_demo(ctx)  # idempotent: a second run changes nothing
+            assert (await feed.execute(text("SELECT count(*) FROM directory_versions"))).scalar() == versions
+        finally:
+            await feed.close()
+        _user, token = await Actors(ctx).user("pgstaff")
+        await check_search_quality(client, bearer(token))
+        page = await search(client, bearer(token), q="avdelning", limit=30, type="ward")
+        second = await search(client, bearer(token), q="avdelning", limit=30, type="ward", cursor=page["next_cursor"])
+        assert not {i["id"] for i in page["items"]} & {i["id"] for i in second["items"]}

@@ -1,0 +1,102 @@
+"""The REST API does what the socket.io events do, with the same semantics (for integrations)."""
+
+from __future__ import annotations
+
+import uuid
+
+from openapi_spec_validator import validate
+
+from tests.messaging.conftest import unit_conversation
+
+
+async def test_rest_parity_with_events(client, world, connect):
+    conversation = await unit_conversation(client, world)
+    base = f"/api/v1/conversations/{conversation['id']}"
+    bertil_socket = await connect(world.bertil)
+    anna_socket = await connect(world.anna)
+
+    client_id = str(uuid.uuid4())
+    body = {"client_id": client_id, "body": "Via REST", "ack_required": True}
+    first = await client.post(f"{base}/messages", json=body, headers=world.anna.headers)
+    assert first.status == 201
+    message = await first.json()
+    again = await client.post(f"{base}/messages", json=body, headers=world.anna.headers)
+    assert again.status == 200 and (await again.json())["id"] == message["id"]
+    live = await bertil_socket.wait_for("message:new", lambda m: m["id"] == message["id"])
+    assert live["body"] == "Via REST" and len(bertil_socket.events["message:new"]) == 1
+
+    # sync over REST = sync over socket.io
+    rest_sync = await (await client.get("/api/v1/conversations/sync?since=0", headers=world.bertil.headers)).json()
+    socket_sync = await bertil_socket.call("sync", {"since": 0})
+    assert [m["id"] for m in rest_sync["messages"]] == [m["id"] for m in socket_sync["messages"]] == [message["id"]]
+    assert rest_sync["cursor"] == socket_sync["cursor"]
+
+    read = await client.post(f"{base}/read", json={"up_to": message["seq"]}, headers=world.bertil.headers)
+    assert read.status == 200 and (await read.json()) == {"marked": 1}
+    await anna_socket.wait_for("receipt", lambda r: r["kind"] == "read")
+
+    typing = await client.post(f"{base}/typing", json={"typing": True}, headers=world.bertil.headers)
+    assert typing.status == 204
+    await anna_socket.wait_for("typing", lambda t: t["user"]["id"] == str(world.bertil.user_id))
+
+    claim = await client.post(f"{base}/messages/{message['id']}/claim", json={}, headers=world.bertil.headers)
+    assert claim.status == 200 and (await claim.json())["recipients"][0]["claimed_by"]["name"] == "Bertil"
+    conflict = await client.post(f"{base}/messages/{message['id']}/claim", json={}, headers=world.britta.headers)
+    assert conflict.status == 409 and (await conflict.json())["code"] == "already_claimed"
+
+    ack = await client.post(f"{base}/messages/{message['id']}/acknowledge", headers=world.bertil.headers)
+    assert ack.status == 200 and (await ack.json())["state"] == "acknowledged"
+    await anna_socket.wait_for("receipt", lambda r: r["kind"] == "acknowledged")
+
+    edit = await client.patch(f"{base}/messages/{message['id']}", json={"body": "Ändrad"}, headers=world.anna.headers)
+    assert edit.status == 200 and (await edit.json())["body"] == "Ändrad"
+    await bertil_socket.wait_for("message:updated", lambda m: m["body"] == "Ändrad")
+    retract = await client.post(f"{base}/messages/{message['id']}/retract", headers=world.anna.headers)
+    assert retract.status == 200 and (await retract.json())["body"] is None
+
+    second = await (await client.post(f"{base}/messages", json={"client_id": str(uuid.uuid4()), "body": "Fel"},
+                                      headers=world.anna.headers)).json()
+    returned = await client.post(f"{base}/messages/{second['id']}/return", json={"reason": "wrong_unit"},
+                                 headers=world.britta.headers)
+    assert returned.status == 200 and (await returned.json())["state"] == "returned"
+
+    listed = await (await client.get(f"{base}/messages", headers=world.bertil.headers)).json()
+    assert [m["id"] for m in listed["items"]] == [message["id"], second["id"]]
+    conversations = await (await client.get("/api/v1/conversations", headers=world.bertil.headers)).json()
+    assert [c["id"] for c in conversations["items"]] == [conversation["id"]]
+    one = await (await client.get(base, headers=world.bertil.headers)).json()
+    assert {p["unit_name"] for p in one["participants"]} == {"Avdelning 12", "Hemtjänst Solna"}
+
+
+async def test_rest_errors_are_problems(client, world):
+    conversation = await unit_conversation(client, world)
+    other = await unit_conversation(client, world)
+    base = f"/api/v1/conversations/{conversation['id']}"
+    sent = await (await client.post(f"{base}/messages", json={"client_id": str(uuid.uuid4()), "body": "x",
+                                                             "ack_required": True},
+                                    headers=world.anna.headers)).json()
+    wrong_path = await client.post(f"/api/v1/conversations/{other['id']}/messages/{sent['id']}/acknowledge",
+                                   headers=world.bertil.headers)
+    assert wrong_path.status == 404  # the message is not in that conversation; nothing was acknowledged
+    still_open = await (await client.get(f"{base}/messages", headers=world.bertil.headers)).json()
+    assert still_open["items"][0]["state"] == "open"
+    bad = await client.post(f"{base}/messages", json={"client_id": "nope", "body": ""}, headers=world.anna.headers)
+    assert bad.status == 422 and (await bad.json())["code"] == "validation_error"
+    junk = await client.get("/api/v1/conversations/not-a-uuid", headers=world.anna.headers)
+    assert junk.status == 404
+    reuse = await client.post(f"/api/v1/conversations/{other['id']}/messages",
+                              json={"client_id": sent["client_id"], "body": "x"}, headers=world.anna.headers)
+    assert reuse.status == 409 and (await reuse.json())["code"] == "client_id_reused"
+
+
+async def test_openapi_documents_messaging(client):
+    spec = await (await client.get("/api/openapi.json")).json()
+    validate(spec)
+    paths = spec["paths"]
+    for path in ("/api/v1/conversations", "/api/v1/conversations/sync",
+                 "/api/v1/conversations/{conversation_id}/messages",
+                 "/api/v1/conversations/{conversation_id}/attachments",
+                 "/api/v1/units/{unit_id}/inbox"):
+        assert path in paths
+    send = paths["/api/v1/conversations/{conversation_id}/messages"]["post"]
+    assert send["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("MessageSendBody")

@@ -1,0 +1,247 @@
+"""Signalling rules over real socket.io: who joins directly, who waits, host-only controls, rate
+limits, TURN credentials, and supervision of the per-room relay process (spawn, crash, idle, end).
+
+No media flows here (loopback only); tests/video/test_call.py covers media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import socketio
+
+from server.video.turn import ice_servers, turn_credentials
+from tests.conftest import bearer
+from tests.video.test_meetings import setup_people
+
+
+@pytest.fixture
+def settings(settings):
+    settings.video_room_idle_seconds = 0.5
+    return settings
+
+
+class Peer:
+    """A socket.io participant that records server events and never sets up media."""
+
+    def __init__(self, client, auth: dict[str, str]) -> None:
+        self.url = str(client.make_url("/")).rstrip("/")
+        self.auth = auth
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self.sio.on("*", lambda event, data=None: self.events.append((event, data)))
+        self.meeting_id = ""
+
+    async def __aenter__(self) -> Peer:
+        await self.sio.connect(self.url, auth=self.auth, transports=["websocket"])
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+    async def call(self, event: str, **payload: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.sio.call(event, {"meeting_id": self.meeting_id, **payload}, timeout=20)
+        return result
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+    async def wait_for(self, event: str, timeout: float = 20) -> Any:
+        for _ in range(int(timeout * 20)):
+            for name, data in self.events:
+                if name == event:
+                    return data
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {event}; got {self.names()}")
+
+
+async def meeting_with_people(client, actors) -> dict[str, Any]:
+    _ward, home_care, _other, nurse, officer, stranger = await setup_people(actors)
+    body = {"title": "SIP", "starts_at": datetime.now(UTC).isoformat(), "invited_unit_ids": [str(home_care)]}
+    meeting = await (await client.post("/api/v1/meetings", json=body, headers=bearer(nurse))).json()
+    second = await (await client.post("/api/v1/meetings", json=body, headers=bearer(nurse))).json()
+
+    async def guest_for(meeting_id: str) -> tuple[str, str]:
+        link = await (
+            await client.post(f"/api/v1/meetings/{meeting_id}/guest-links", json={}, headers=bearer(nurse))
+        ).json()
+        redeemed = await client.post(
+            "/api/v1/guest-links/redeem",
+            json={"link": link["url"].split("#guest=")[1], "name": "Gunnar", "code": link["code"]},
+        )
+        return (await redeemed.json())["guest_token"], link["id"]
+
+    guest, link_id = await guest_for(meeting["id"])
+    other_guest, _ = await guest_for(second["id"])
+    return {
+        "meeting": meeting["id"],
+        "nurse": nurse,
+        "officer": officer,
+        "stranger": stranger,
+        "guest": guest,
+        "link_id": link_id,
+        "other_guest": other_guest,
+    }
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_waiting_room_admission_and_host_controls(client, actors, ctx):
+    people = await meeting_with_people(client, actors)
+    meeting_id = people["meeting"]
+    peers = {
+        name: Peer(client, {"guest_token" if "guest" in name else "token": people[name]})
+        for name in ("nurse", "officer", "stranger", "guest", "other_guest")
+    }
+    for peer in peers.values():
+        peer.meeting_id = meeting_id
+        await peer.__aenter__()
+    try:
+        nurse, officer, stranger, guest = (peers[n] for n in ("nurse", "officer", "stranger", "guest"))
+        # Staff of an invited unit join directly; media starts (an offer arrives from the relay process).
+        joined = await officer.call("video:join")
+        assert joined["ok"] and joined["state"] == "joined" and joined["host"] is False
+        assert joined["ice_servers"] == [] and joined["ice_transport_policy"] == "all"  # never public STUN
+        offer = await officer.wait_for("video:offer")
+        assert "m=video" in offer["sdp"] and offer["publish"].keys() == {"audio", "video"}
+        media = ctx.services["video.media"]
+        relay_pid = media.worker_pid(uuid.UUID(meeting_id))
+        assert relay_pid is not None and relay_pid != os.getpid() and process_alive(relay_pid)
+
+        # A guest of another meeting cannot even find this one.
+        wrong = await peers["other_guest"].call("video:join")
+        assert wrong["ok"] is False and wrong["error"]["code"] == "not_found"
+
+        # Uninvited staff and guests wait; they see no participants and get no offer.
+        for waiter in (stranger, guest):
+            ack = await waiter.call("video:join")
+            assert ack["state"] == "waiting" and "participants" not in ack and "ice_servers" not in ack
+        not_host = await officer.call("video:admit", participant_id=ack["participant_id"])
+        assert not_host["ok"] is False and not_host["error"]["code"] == "forbidden"
+        for event in ("video:answer", "video:candidate", "video:mute", "video:leave"):
+            payload = {"sdp": "v=0 xxxxxxxx"} if event == "video:answer" else {}
+            if event == "video:candidate":
+                payload = {"candidate": ""}
+            refused = await guest.call(event, **payload)
+            assert event == "video:leave" or refused["ok"] is False, (event, refused)
+
+        # The host joins directly and sees who waits, with name and how they were identified.
+        host_ack = await nurse.call("video:join")
+        assert host_ack["host"] is True
+        waiting = {p["name"]: p for p in host_ack["waiting"]}
+        assert waiting.keys() == {"Outsider"}  # the guest left the waiting room above (video:leave)
+        await guest.call("video:join")
+        names: dict[str, Any] = {}
+        for _ in range(100):
+            lobbies = [data for name, data in nurse.events if name == "video:lobby"]
+            names = {p["name"]: p for p in (lobbies[-1]["waiting"] if lobbies else [])}
+            if "Gunnar" in names:
+                break
+            await asyncio.sleep(0.05)
+        assert names["Gunnar"]["identity_method"] == "guest_code" and names["Gunnar"]["guest"] is True
+
+        # Admit the stranger: they are told, re-join and are in.
+        admitted = await nurse.call("video:admit", participant_id=waiting["Outsider"]["participant_id"])
+        assert admitted["ok"], admitted
+        await stranger.wait_for("video:admitted")
+        assert (await stranger.call("video:join"))["state"] == "joined"
+        assert not any(name == "video:participants" for name in guest.names())
+
+        # Revoking the guest's link throws the guest out of the waiting room and off the socket.
+        revoked = await client.delete(
+            f"/api/v1/meetings/{meeting_id}/guest-links/{people['link_id']}", headers=bearer(people["nurse"])
+        )
+        assert revoked.status == 204
+        await guest.wait_for("video:removed")
+        for _ in range(40):
+            if not guest.sio.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not guest.sio.connected
+
+        # Only hosts end; ending reaches everyone and stops the relay process.
+        assert (await officer.call("video:end"))["ok"] is False
+        assert (await nurse.call("video:end"))["ok"]
+        await officer.wait_for("video:ended")
+        await stranger.wait_for("video:ended")
+        for _ in range(100):
+            if not process_alive(relay_pid):
+                break
+            await asyncio.sleep(0.05)
+        assert not process_alive(relay_pid)
+        again = await officer.call("video:join")
+        assert again["ok"] is False and again["error"]["code"] == "meeting_ended"
+        meeting = await (await client.get(f"/api/v1/meetings/{meeting_id}", headers=bearer(people["nurse"]))).json()
+        assert meeting["status"] == "ended"
+    finally:
+        for peer in peers.values():
+            await peer.__aexit__()
+
+
+async def test_relay_crash_is_reported_and_idle_relay_stops(client, actors, ctx):
+    people = await meeting_with_people(client, actors)
+    media = ctx.services["video.media"]
+    room = uuid.UUID(people["meeting"])
+    async with Peer(client, {"token": people["officer"]}) as officer:
+        officer.meeting_id = people["meeting"]
+        await officer.call("video:join")
+        await officer.wait_for("video:offer")
+        crashed = media.worker_pid(room)
+        os.kill(crashed, 9)
+        await officer.wait_for("video:media_failed")
+        assert media.worker_pid(room) is None
+
+        # Joining again spawns a fresh relay; leaving empties the room and the idle relay stops.
+        assert (await officer.call("video:join"))["state"] == "joined"
+        for _ in range(100):
+            if media.worker_pid(room) not in (None, crashed):
+                break
+            await asyncio.sleep(0.05)
+        fresh = media.worker_pid(room)
+        assert fresh not in (None, crashed)
+        await officer.call("video:leave")
+        for _ in range(100):  # idle timeout is 0.5 s in this module
+            if media.worker_pid(room) is None and not process_alive(fresh):
+                break
+            await asyncio.sleep(0.05)
+        assert media.worker_pid(room) is None and not process_alive(fresh)
+
+
+async def test_events_are_rate_limited_per_connection(client, actors):
+    people = await meeting_with_people(client, actors)
+    async with Peer(client, {"token": people["officer"]}) as officer:
+        officer.meeting_id = people["meeting"]
+        await officer.call("video:join")
+        audio_only = await officer.call("video:bandwidth", audio_only=True)
+        assert audio_only["ok"], audio_only
+        results = [await officer.call("video:mute", audio=False) for _ in range(31)]
+        assert all(result["ok"] for result in results[:30])
+        assert results[30]["error"]["code"] == "rate_limited"
+        await officer.call("video:leave")
+
+
+def test_turn_credentials_follow_the_turn_rest_scheme():
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    username, password = turn_credentials("s3cret", "participant-1", now, 3600)
+    assert username == f"{int((now + timedelta(hours=1)).timestamp())}:participant-1"
+    expected = base64.b64encode(hmac.new(b"s3cret", username.encode(), hashlib.sha1).digest()).decode()
+    assert password == expected
+    assert ice_servers([], "s3cret", "p", now, 60) == []  # nothing configured: no ICE servers at all
+    assert ice_servers(["turn:x:3478"], "", "p", now, 60) == []
+    (server,) = ice_servers(["turns:turn.example.se:443?transport=tcp"], "s3cret", "p", now, 60)
+    assert server.urls == ["turns:turn.example.se:443?transport=tcp"] and server.username.endswith(":p")
