@@ -1202,8 +1202,8 @@ class MessagingService:
             self._inbox_task = asyncio.get_running_loop().create_task(self._flush_inbox())
 
     async def _flush_inbox(self) -> None:
-        await asyncio.sleep(1.0)
         while self._inbox_dirty:
+            await asyncio.sleep(1.0)  # coalesce: one round of counts per second at most
             dirty, self._inbox_dirty = list(self._inbox_dirty), set()
             for start in range(0, len(dirty), 500):
                 chunk = dirty[start : start + 500]
