@@ -1155,9 +1155,7 @@ class MessagingService:
 
     # ------------------------------------------------------------------------------ typing
 
-    async def typing(
-        self, principal: Principal, conversation_id: uuid.UUID, typing: bool, skip: str | None = None
-    ) -> None:
+    async def typing(self, principal: Principal, conversation_id: uuid.UUID, typing: bool) -> None:
         access = await self.require(principal, "conversation.post", conversation_id)
         await self.notifier.emit(
             "typing",
