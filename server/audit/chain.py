@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -290,14 +291,21 @@ async def verify(db: Database, trusted_keys: list[Ed25519PublicKey], *, batch: i
 class ChainerConfig:
     chain_interval: float = 1.0  # seconds between chaining passes
     checkpoint_interval: float = 300.0  # seconds between signed checkpoints (when the head moved)
+    lease_ttl: float = 15.0  # seconds another node waits before taking the chainer over
 
 
-async def run_chainer(db: Database, key: Ed25519PrivateKey, config: ChainerConfig) -> None:
-    """Chain pending rows every `chain_interval` and sign a checkpoint every `checkpoint_interval`."""
+async def run_chainer(
+    db: Database, key: Ed25519PrivateKey, config: ChainerConfig, is_leader: Callable[[], bool] = lambda: True
+) -> None:
+    """Chain pending rows every `chain_interval` and sign a checkpoint every `checkpoint_interval`,
+    while `is_leader()` (this node holds the `audit-chainer` lease)."""
     loop = asyncio.get_running_loop()
     next_checkpoint = loop.time() + config.checkpoint_interval
     while True:
         try:
+            if not is_leader():
+                await asyncio.sleep(config.chain_interval)
+                continue
             await chain_pending(db)
             if loop.time() >= next_checkpoint:
                 await write_checkpoint(db, key)
