@@ -91,8 +91,10 @@ class Connections:
 def create_sio(settings: Settings) -> socketio.AsyncServer:
     manager = None
     if settings.redis_url:
+        from server.core.cluster import ClusterRedisManager
+
         # JSON-only pub/sub across nodes; never expose this Redis (CVE-2025-61765 was pickle here).
-        manager = socketio.AsyncRedisManager(settings.redis_url)
+        manager = ClusterRedisManager(settings.redis_url)
     return socketio.AsyncServer(
         async_mode="aiohttp",
         cors_allowed_origins=settings.origins,

@@ -61,6 +61,10 @@ def cmd_user_disable(args: argparse.Namespace, settings: Settings) -> None:
         async with ctx.db.transaction() as session:
             user = await service.require_user(session, args.login)
             user.disabled = not args.enable
+        if not args.enable and settings.redis_url:
+            from server.core.cluster import publish_disconnect_user
+
+            await publish_disconnect_user(settings.redis_url, user.id)  # all nodes drop the user's sockets
 
     _run(settings, work)
     print(f"User {args.login} {'enabled' if args.enable else 'disabled'}.")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from server.core.api import ApiRouter, path_uuid
+from server.core.cluster import disconnect_user_everywhere
 from server.core.context import ctx_of
 from server.core.db import utcnow
 from server.core.errors import NotFound
@@ -122,3 +123,5 @@ async def revoke_token(request: web.Request) -> None:
         if token is None or token.user_id != principal.user_id:
             raise NotFound("token")
         token.revoked_at = token.revoked_at or utcnow()
+    # Sockets authenticated with it close on every node (they reconnect with a credential still valid).
+    await disconnect_user_everywhere(ctx_of(request).sio, principal.user_id)
