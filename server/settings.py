@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -28,7 +29,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy async URL; default SQLite in data_dir.")
     redis_url: str = Field(default="", description="Redis URL for multi-node; empty = in-process.")
     public_base_url: str = Field(default="http://localhost:8080", description="URL users reach Brygga at.")
-    allowed_origins: list[str] = Field(default_factory=list, description="Extra browser origins.")
+    # NoDecode: the env value is comma separated (README), not JSON; `_split_origins` parses it.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Extra browser origins.")
     host: str = "127.0.0.1"
     port: int = 8080
     key_file: Path | None = Field(default=None, description="Key-encryption key file (default in data_dir).")
