@@ -10,30 +10,35 @@ import io
 import uuid
 from dataclasses import asdict
 from datetime import datetime
-from typing import Self
 
 from aiohttp import web
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from server.audit import service
-from server.core.api import ApiRouter
+from server.core.api import ApiRouter, JsonInt
 from server.core.context import ctx_of
 from server.identity.authn import principal_of
 
 api = ApiRouter()
 
 
-class AccessLogQuery(BaseModel):
-    case_ref: str | None = Field(default=None, min_length=1, max_length=80, description="Patient case reference.")
-    user_id: uuid.UUID | None = Field(default=None, description="The acting user.")
-    after_seq: int = Field(default=0, ge=0, le=2**62, description="Cursor: `next_after_seq` of the previous page.")
-    limit: int = Field(default=100, ge=1, le=1000)
+class _Page(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    @model_validator(mode="after")
-    def _one_filter(self) -> Self:
-        if (self.case_ref is None) == (self.user_id is None):
-            raise ValueError("give exactly one of case_ref or user_id")
-        return self
+    after_seq: JsonInt = Field(default=0, ge=0, le=2**62, description="Cursor: `next_after_seq` of the previous page.")
+    limit: JsonInt = Field(default=100, ge=1, le=1000)
+
+
+class CaseFilter(_Page):
+    case_ref: str = Field(min_length=1, max_length=80, description="Patient case reference.")
+
+
+class UserFilter(_Page):
+    user_id: uuid.UUID = Field(description="The acting user.")
+
+
+class AccessLogQuery(RootModel[CaseFilter | UserFilter]):
+    """Either `{"case_ref": ...}` or `{"user_id": ...}`, plus optional `after_seq` and `limit`."""
 
 
 class AccessLogEntry(BaseModel):
@@ -57,13 +62,14 @@ class AccessLogPage(BaseModel):
 
 
 async def _page(request: web.Request, body: AccessLogQuery, export_format: str) -> service.AccessLogPage:
+    query = body.root
     return await service.export_access_log(
         ctx_of(request).db,
         principal_of(request),
-        case_ref=body.case_ref,
-        user_id=body.user_id,
-        after_seq=body.after_seq,
-        limit=body.limit,
+        case_ref=query.case_ref if isinstance(query, CaseFilter) else None,
+        user_id=query.user_id if isinstance(query, UserFilter) else None,
+        after_seq=query.after_seq,
+        limit=query.limit,
         export_format=export_format,
         ip=request.remote,
     )

@@ -60,7 +60,8 @@ async def test_local_cluster_two_nodes_share_users_and_socket_rooms():
                 async with http.get(f"{url}/readyz") as ready:
                     assert ready.status == 200
 
-            _, [(token_id, socket_token), (_, api_token)] = await user_with_tokens(values["BRYGGA_DATABASE_URL"], "maja")
+            database_url = values["BRYGGA_DATABASE_URL"]
+            _, [(token_id, socket_token), (_, api_token)] = await user_with_tokens(database_url, "maja")
             on_b = socketio.AsyncClient(reconnection=False)
             await on_b.connect(node_b, auth={"token": socket_token}, transports=["websocket"])
             try:
@@ -85,11 +86,12 @@ async def test_local_cluster_two_nodes_share_users_and_socket_rooms():
                 async with http.get(f"{front}/readyz", ssl=insecure) as ready:
                     assert ready.status == 200
                 connector = aiohttp.TCPConnector(ssl=insecure)
-                via_nginx = socketio.AsyncClient(reconnection=False, http_session=aiohttp.ClientSession(connector=connector))
+                tls_session = aiohttp.ClientSession(connector=connector)
+                via_nginx = socketio.AsyncClient(reconnection=False, http_session=tls_session)
                 await via_nginx.connect(front, auth={"token": api_token}, transports=["websocket"])
                 assert via_nginx.transport() == "websocket"
                 await via_nginx.disconnect()
-                await via_nginx.eio.http.close()
+                await tls_session.close()
     finally:
         stopped = cluster(env, "stop", "--drop")
     shutil.rmtree(state, ignore_errors=True)
