@@ -8,13 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from dataclasses import asdict
-from datetime import datetime
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from server.audit import service
+from server.audit.service import AccessLogEntry
 from server.core.api import ApiRouter, JsonInt
 from server.core.context import ctx_of
 from server.identity.authn import principal_of
@@ -39,21 +38,6 @@ class UserFilter(_Page):
 
 class AccessLogQuery(RootModel[CaseFilter | UserFilter]):
     """Either `{"case_ref": ...}` or `{"user_id": ...}`, plus optional `after_seq` and `limit`."""
-
-
-class AccessLogEntry(BaseModel):
-    seq: int
-    at: datetime
-    actor_user_id: uuid.UUID | None
-    actor_name: str | None
-    actor_hsa_id: str | None
-    unit_id: uuid.UUID | None
-    unit_name: str | None
-    action: str
-    object_type: str
-    object_id: str | None
-    case_ref: str | None
-    outcome: str = Field(description="allowed or denied")
 
 
 class AccessLogPage(BaseModel):
@@ -85,9 +69,7 @@ async def _page(request: web.Request, body: AccessLogQuery, export_format: str) 
 )
 async def export_access_log(request: web.Request, body: AccessLogQuery) -> AccessLogPage:
     page = await _page(request, body, "json")
-    return AccessLogPage(
-        items=[AccessLogEntry.model_validate(asdict(item)) for item in page.items], next_after_seq=page.next_after_seq
-    )
+    return AccessLogPage(items=page.items, next_after_seq=page.next_after_seq)
 
 
 CSV_COLUMNS = list(AccessLogEntry.model_fields)
@@ -107,7 +89,7 @@ async def export_access_log_csv(request: web.Request, body: AccessLogQuery) -> w
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for item in page.items:
-        values = asdict(item)
+        values = item.model_dump()
         writer.writerow(["" if values[name] is None else _csv_safe(str(values[name])) for name in CSV_COLUMNS])
     response = web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="access-log.csv"'

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit import store
@@ -50,8 +51,9 @@ async def record(
 # ------------------------------------------------------------------------------------ auditor export
 
 
-@dataclass(frozen=True)
-class AccessLogEntry:
+class AccessLogEntry(BaseModel):
+    """One access-log line as auditors see it: who (name, HSA-id), which unit, when, what."""
+
     seq: int
     at: datetime
     actor_user_id: uuid.UUID | None
@@ -63,7 +65,7 @@ class AccessLogEntry:
     object_type: str
     object_id: str | None
     case_ref: str | None
-    outcome: str
+    outcome: str = Field(description="allowed or denied")
 
 
 @dataclass(frozen=True)
