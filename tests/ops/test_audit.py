@@ -132,12 +132,10 @@ async def test_deleted_row_and_forged_checkpoint_are_reported(migrated):
     assert result["first_tampered_seq"] == seqs[3]
     assert "missing" in result["findings"][0]["problem"]
 
-    other = migrated.model_copy(update={"data_dir": migrated.data_dir / "other"})
     with sqlite3.connect(migrated.data_dir / "brygga.db") as raw:
         raw.execute("UPDATE audit_checkpoints SET key_id = 'ffff'")
     result = json.loads(brygga(migrated, "audit", "verify", "--json").stdout)
     assert any("untrusted key" in finding["problem"] for finding in result["findings"])
-    del other
 
 
 @pytest.mark.postgres
