@@ -64,22 +64,26 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL_KEY]
 
 
-async def authenticate_socket(ctx: AppContext, environ: dict[str, Any], auth: Any) -> Principal:
-    """Token in the `auth` payload, else the same-origin session cookie. Raises ConnectionRefusedError."""
+def refuse(code: str, message: str) -> Exception:
+    """A socket.io connect refusal; the client's `connect_error` gets `{message, data: {code}}`.
+
+    (A single dict argument would reach the client as its Python repr inside `message`.)
+    """
     import socketio
 
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code})  # type: ignore[no-any-return]
+
+
+async def authenticate_socket(ctx: AppContext, environ: dict[str, Any], auth: Any) -> Principal:
+    """Token in the `auth` payload, else the same-origin session cookie. Raises ConnectionRefusedError."""
     if isinstance(auth, dict) and auth.get("token"):
         principal = await principal_from_bearer(ctx, f"Bearer {auth['token']}")
         if principal is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "invalid_token", "message": "The token is unknown, expired or revoked."}
-            )
+            raise refuse("invalid_token", "The token is unknown, expired or revoked.")
         return principal
     cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
     morsel = cookie.get(SESSION_COOKIE)
     principal = await principal_from_session(ctx, morsel.value if morsel else "")
     if principal is None:
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "unauthorized", "message": "Log in first, or pass {token} in the auth payload."}
-        )
+        raise refuse("unauthorized", "Log in first, or pass {token} in the auth payload.")
     return principal
