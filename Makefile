@@ -7,7 +7,7 @@ WEB_STAMP := client_web/dist/index.html
 NODE_TEST_STAMP := tests/node/node_modules/.installed-stamp
 export BRYGGA_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test setup system web lint typecheck pytest clean bench
+.PHONY: run test setup system web lint typecheck pytest security clean bench
 
 run: setup web
 	@$(PY) -m server migrate
@@ -15,7 +15,7 @@ run: setup web
 	@echo "Brygga: open http://localhost:8080  (Ctrl-C stops)"
 	@exec $(PY) -m server serve
 
-test: setup web $(NODE_TEST_STAMP) lint typecheck pytest
+test: setup web $(NODE_TEST_STAMP) lint typecheck security pytest
 
 system:
 	@bash scripts/ensure-system.sh
@@ -44,7 +44,13 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy server auth
 
 pytest: $(STAMP)
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra --ignore=tests/security $(PYTEST_ARGS)
+
+# Security gate (docs/security.md): bandit, pip-audit, schemathesis with a token, websocket hijacking.
+security: $(STAMP) web
+	$(VENV)/bin/bandit -q -r server auth -ll
+	@bash scripts/pip-audit.sh
+	$(PY) -m pytest -q -ra tests/security
 
 bench: setup
 	$(PY) bench/directory.py

@@ -10,6 +10,8 @@ command -v turnserver >/dev/null || need_pkgs+=(coturn)
 command -v psql >/dev/null || need_pkgs+=(postgresql postgresql-contrib)
 command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v nginx >/dev/null || need_pkgs+=(nginx-light)  # TLS front end of deploy/local-cluster
+command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)    # online backups (docs/operations.md)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 
 sudo_cmd=()

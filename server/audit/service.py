@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.db import utcnow
+from server.audit import store
+from server.core.db import Database, utcnow
+from server.core.errors import Forbidden
 from server.core.models import AuditEvent
+from server.identity import policy
 from server.identity.principal import Principal
 
 
@@ -40,3 +46,70 @@ async def record(
             details=details or {},
         )
     )
+
+
+# ------------------------------------------------------------------------------------ auditor export
+
+
+class AccessLogEntry(BaseModel):
+    """One access-log line as auditors see it: who (name, HSA-id), which unit, when, what."""
+
+    seq: int
+    at: datetime
+    actor_user_id: uuid.UUID | None
+    actor_name: str | None
+    actor_hsa_id: str | None
+    unit_id: uuid.UUID | None
+    unit_name: str | None
+    action: str
+    object_type: str
+    object_id: str | None
+    case_ref: str | None
+    outcome: str = Field(description="allowed or denied")
+
+
+@dataclass(frozen=True)
+class AccessLogPage:
+    items: list[AccessLogEntry]
+    next_after_seq: int | None
+
+
+async def export_access_log(
+    db: Database,
+    principal: Principal,
+    *,
+    case_ref: str | None,
+    user_id: uuid.UUID | None,
+    after_seq: int,
+    limit: int,
+    export_format: str,
+    ip: str | None = None,
+) -> AccessLogPage:
+    """One page of the access log for a case reference or a user (who, unit, when).
+
+    Only auditors may read it; every read, allowed or denied, is itself an audit row.
+    """
+    what = {"filter": "case_ref" if case_ref is not None else "user", "format": export_format}
+    if not policy.allowed(principal, "audit.read"):
+        async with db.transaction() as session:
+            await record(
+                session, actor=principal, action="audit.export", object_type="audit_log",
+                object_id=user_id, case_ref=case_ref, outcome="denied", ip=ip, details=what,
+            )  # fmt: skip
+        raise Forbidden("Only auditors may read the access log.")
+    async with db.transaction() as session:
+        rows = await store.access_log(session, case_ref=case_ref, user_id=user_id, after_seq=after_seq, limit=limit)
+        items = [
+            AccessLogEntry(
+                seq=event.seq, at=event.at, actor_user_id=event.actor_user_id, actor_name=name,
+                actor_hsa_id=hsa_id, unit_id=event.actor_unit_id, unit_name=unit_name, action=event.action,
+                object_type=event.object_type, object_id=event.object_id, case_ref=event.case_ref,
+                outcome=event.outcome,
+            )
+            for event, name, hsa_id, unit_name in rows
+        ]
+        await record(
+            session, actor=principal, action="audit.export", object_type="audit_log", object_id=user_id,
+            case_ref=case_ref, ip=ip, details={**what, "rows": len(items)},
+        )  # fmt: skip
+    return AccessLogPage(items=items, next_after_seq=items[-1].seq if len(items) == limit else None)

@@ -116,7 +116,8 @@ class AccessToken(Base):
 class AuditEvent(Base):
     """Append-only access log (PDL / HSLF-FS 2016:40): who did what to which object, when, allowed or not.
 
-    Never holds message text. `prev_hash`/`hash` form a SHA-256 chain filled in by the audit chainer.
+    Never holds message text. `chain_pos`/`prev_hash`/`hash` form a SHA-256 chain filled in by the audit
+    chainer (server/audit/chain.py, docs/audit.md); rows are inserted with them empty.
     """
 
     __tablename__ = "audit_events"
@@ -134,3 +135,19 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+    # Position in the hash chain (1, 2, ...), assigned by the single chainer; NULL = not yet chained.
+    chain_pos: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), unique=True, index=True
+    )
+
+
+class Lease(Base):
+    """A named, expiring ownership claim (server/core/leases.py): one node at a time runs a singleton job."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -95,6 +95,7 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
     manager = None
     if settings.redis_url:
         # JSON-only pub/sub across nodes; never expose this Redis (CVE-2025-61765 was pickle here).
+        # Revocations reach other nodes through the identity change feed, not through this channel.
         manager = socketio.AsyncRedisManager(settings.redis_url)
     return socketio.AsyncServer(
         async_mode="aiohttp",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 
 from server.audit.service import record
-from server.core.api import ApiRouter, path_uuid
+from server.core.api import ApiRouter, json_integer, path_uuid
 from server.core.context import AppContext, ctx_of
 from server.core.db import utcnow
 from server.core.errors import Forbidden, NotFound
@@ -40,7 +41,10 @@ class Me(BaseModel):
 
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="What the token is for.")
-    ttl_hours: int | None = Field(default=None, ge=1, le=24 * 365, description="Lifetime; omit for no expiry.")
+    # JsonInt: JSON true/"5" must not pass as 1/5 (schemathesis: schema-violating request accepted)
+    ttl_hours: Annotated[int, Field(ge=1, le=24 * 365), BeforeValidator(json_integer)] | None = Field(
+        default=None, description="Lifetime; omit for no expiry."
+    )
 
 
 class TokenInfo(BaseModel):

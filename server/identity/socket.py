@@ -11,11 +11,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import socketio
+
 from server.core.context import AppContext
 from server.core.models import AccessToken
 from server.core.realtime import Connections, unit_room, user_room
 from server.identity import sessions, store, tokens
-from server.identity.authn import authenticate_socket
+from server.identity.authn import authenticate_socket, refused
 from server.identity.principal import Principal
 
 log = logging.getLogger("brygga.realtime")
@@ -27,7 +29,15 @@ def install_connection_handlers(ctx: AppContext) -> Connections:
     sio = ctx.sio
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        principal = await authenticate_socket(ctx, environ, auth)
+        try:
+            principal = await authenticate_socket(ctx, environ, auth)
+        except socketio.exceptions.ConnectionRefusedError:
+            raise
+        except Exception:
+            # e.g. database pool exhausted or SQLite locked during a reconnect storm: answer with a clear,
+            # retryable refusal instead of leaving the client waiting for a connect reply forever.
+            log.exception("socket authentication failed")
+            raise refused("unavailable", "The server is busy; reconnect in a moment.") from None
         connections.add(sid, principal)
         await sio.enter_room(sid, user_room(principal.user_id))
         for unit_id in principal.unit_ids:
