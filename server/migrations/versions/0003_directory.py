@@ -2,7 +2,7 @@
 version history and the search index (SQLite FTS5 via triggers; PostgreSQL pg_trgm + unaccent).
 
 Revision ID: 0003_directory
-Revises: 0001_core
+Revises: 0002_identity
 Create Date: 2026-11-23
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from server.core.db import UTCDateTime
 
 revision: str = "0003_directory"
-down_revision: str | Sequence[str] | None = "0001_core"
+down_revision: str | Sequence[str] | None = "0002_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Messaging: conversations, participants, encrypted messages, receipts, escalations, feed, attachments.
 
 Revision ID: 0004_messaging
-Revises: 0001_core
+Revises: 0003_directory
 Create Date: 2026-11-23 16:01:33.934448
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from server.core.db import UTCDateTime
 
 revision: str = "0004_messaging"
-down_revision: str | Sequence[str] | None = "0001_core"
+down_revision: str | Sequence[str] | None = "0003_directory"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Video meetings: meetings, invited units and users, guest links.
 
 Revision ID: 0005_video
-Revises: 0001_core
+Revises: 0004_messaging
 Create Date: 2026-11-23
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from server.core.db import UTCDateTime
 
 revision: str = "0005_video"
-down_revision: str | Sequence[str] | None = "0001_core"
+down_revision: str | Sequence[str] | None = "0004_messaging"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Operations: audit hash-chain position, signed audit checkpoints, database leases.
 
 Revision ID: 0006_ops
-Revises: 0001_core
+Revises: 0005_video
 Create Date: 2026-11-23
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from server.core.db import UTCDateTime
 
 revision: str = "0006_ops"
-down_revision: str | Sequence[str] | None = "0001_core"
+down_revision: str | Sequence[str] | None = "0005_video"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
