@@ -142,6 +142,10 @@ def link_out(link: GuestLink) -> GuestLinkOut:
 async def create_meeting(request: web.Request, body: MeetingCreate) -> MeetingOut:
     ctx = ctx_of(request)
     principal = principal_of(request)
+    messaging = ctx.services["messaging"]
+    if body.conversation_id is not None:
+        # Booking from a conversation posts in it: the caller must be allowed to post there (404 otherwise).
+        await messaging.require(principal, "conversation.post", body.conversation_id)
     async with ctx.db.transaction() as session:
         access = await service.create_meeting(
             session,
@@ -155,25 +159,21 @@ async def create_meeting(request: web.Request, body: MeetingCreate) -> MeetingOu
             conversation_id=body.conversation_id,
             now=ctx.clock(),
         )
-    await announce_in_conversation(ctx, access)
+        if access.meeting.conversation_id is not None:
+            # The invitation shows in the conversation, committed together with the meeting.
+            await messaging.post_system_notice(
+                session, access.meeting.conversation_id, "video_meeting_booked", invitation(access)
+            )
     return await meeting_out(ctx, access, True)
 
 
-async def announce_in_conversation(ctx: AppContext, access: service.MeetingAccess) -> None:
-    """Show the invitation in the linked conversation (messaging registers `post_system_notice`)."""
-    notice = ctx.services.get("post_system_notice")
-    if notice is not None and access.meeting.conversation_id is not None:
-        await notice(
-            ctx,
-            access.meeting.conversation_id,
-            "video_meeting_booked",
-            {
-                "meeting_id": str(access.id),
-                "title": access.meeting.title,
-                "starts_at": access.meeting.starts_at.isoformat(),
-                "join_path": f"{MEETING_PAGE}#meeting={access.id}",
-            },
-        )
+def invitation(access: service.MeetingAccess) -> dict[str, str]:
+    return {
+        "meeting_id": str(access.id),
+        "title": access.meeting.title,
+        "starts_at": access.meeting.starts_at.isoformat(),
+        "join_path": f"{MEETING_PAGE}#meeting={access.id}",
+    }
 
 
 @api.route(

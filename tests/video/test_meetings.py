@@ -160,3 +160,30 @@ async def test_wrong_codes_lock_the_link(client, actors):
     assert codes == ["guest_code_invalid"] * 4 + ["guest_link_locked"]
     right = await client.post("/api/v1/guest-links/redeem", json={"link": secret, "name": "G", "code": link["code"]})
     assert right.status == 410
+
+
+async def test_booking_from_a_conversation_posts_the_invitation_there(client, actors):
+    ward, home_care, _outsider_unit, nurse, officer, outsider = await setup_people(actors)
+    created = await client.post(
+        "/api/v1/conversations",
+        json={"subject": "Utskrivning fredag", "from_unit_id": str(ward), "unit_ids": [str(home_care)]},
+        headers=bearer(nurse),
+    )
+    assert created.status == 201, await created.text()
+    conversation = await created.json()
+
+    refused = await client.post(
+        "/api/v1/meetings",
+        json={"title": "x", "starts_at": datetime.now(UTC).isoformat(), "conversation_id": conversation["id"]},
+        headers=bearer(outsider),
+    )
+    assert refused.status == 404  # not a participant: the conversation does not exist for them
+
+    meeting = await book(client, nurse, invited_unit_ids=[str(home_care)], conversation_id=conversation["id"])
+    feed = await (await client.get("/api/v1/conversations/sync?since=0", headers=bearer(officer))).json()
+    notices = [m for m in feed["messages"] if m["conversation_id"] == conversation["id"] and m["kind"] == "system"]
+    assert len(notices) == 1
+    invitation = notices[0]["system"]
+    assert invitation["kind"] == "video_meeting_booked"
+    assert invitation["data"]["meeting_id"] == meeting["id"]
+    assert invitation["data"]["join_path"] == meeting["join_path"]
