@@ -6,6 +6,7 @@ resolver the identity plugin registers in `ctx.services["session_resolver"]`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
@@ -21,6 +22,7 @@ from server.identity.principal import Principal
 SESSION_COOKIE = "brygga_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_background: set[asyncio.Task[None]] = set()
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("brygga_principal", Principal)
 
 # (ctx, session id) -> principal or None; registered by the session implementation.
@@ -35,7 +37,12 @@ async def principal_from_bearer(ctx: AppContext, header: str) -> Principal | Non
     if scheme.lower() != "bearer" or not secret:
         return None
     async with ctx.db.transaction() as session:
-        return await tokens.authenticate_token(session, secret.strip())
+        principal = await tokens.authenticate_token(session, secret.strip())
+    if principal is not None and principal.token_id is not None:
+        task = asyncio.get_running_loop().create_task(tokens.note_token_use(ctx.db, principal.token_id))
+        _background.add(task)  # keep a reference until done
+        task.add_done_callback(_background.discard)
+    return principal
 
 
 async def principal_from_session(ctx: AppContext, session_id: str) -> Principal | None:

@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.db import utcnow
+from server.core.db import Database, utcnow
 from server.core.models import AccessToken, User
 from server.identity import store
 from server.identity.principal import Principal
 
 TOKEN_PREFIX = "bry_"  # noqa: S105 - a public prefix, not a secret
 TOUCH_INTERVAL = timedelta(minutes=1)
+
+log = logging.getLogger("brygga.identity")
+_last_touch: dict[uuid.UUID, datetime] = {}
+
+
+async def note_token_use(db: Database, token_id: uuid.UUID) -> None:
+    """Record a token's last use at most once a minute per process; best effort, never fails a request."""
+    now = utcnow()
+    last = _last_touch.get(token_id)
+    if last is not None and now - last < TOUCH_INTERVAL:
+        return
+    _last_touch[token_id] = now
+    try:
+        async with db.transaction() as session:
+            await store.touch_token(session, token_id, now)
+    except (DBAPIError, TimeoutError):
+        log.warning("token last-use not recorded", extra={"token_id": str(token_id)})
 
 
 def hash_token(token: str) -> str:
@@ -60,7 +79,11 @@ async def principal_for_user(session: AsyncSession, user: User, *, auth_method: 
 
 
 async def authenticate_token(session: AsyncSession, secret: str) -> Principal | None:
-    """Resolve a bearer secret to a principal; None for unknown, expired, revoked or disabled."""
+    """Resolve a bearer secret to a principal; None for unknown, expired, revoked or disabled.
+
+    Read-only on purpose: authentication must not queue behind writers (SQLite has one write lock);
+    `note_token_use` records the use separately.
+    """
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = await store.find_token(session, hash_token(secret))
@@ -70,7 +93,5 @@ async def authenticate_token(session: AsyncSession, secret: str) -> Principal | 
     user = await store.get_user(session, token.user_id)
     if user is None or user.disabled:
         return None
-    if token.last_used_at is None or now - token.last_used_at > TOUCH_INTERVAL:
-        await store.touch_token(session, token.id, now)  # throttled: no write on every request
     principal = await principal_for_user(session, user, auth_method="token")
     return replace(principal, token_id=token.id)
