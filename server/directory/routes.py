@@ -599,6 +599,23 @@ async def delete_affiliation(request: web.Request) -> None:
 # --------------------------------------------------------------------------------------------- import / export
 
 
+async def read_upload(request: web.Request) -> bytes:
+    """The request body up to BRYGGA_MAX_UPLOAD_BYTES (directory files outgrow the 1 MiB JSON body limit)."""
+    limit = ctx_of(request).settings.max_upload_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise Problem(
+                "payload_too_large",
+                f"The file is larger than {limit // 1048576} MiB; split it or use `brygga directory import`.",
+                status=413,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class ImportQuery(BaseModel):
     format: importer.Format | None = Field(default=None, description="csv or json; default from Content-Type.")
     dry_run: bool = Field(default=False, description="Validate and report only; commit nothing.")
@@ -620,7 +637,7 @@ async def import_directory(request: web.Request, query: ImportQuery) -> importer
     principal = principal_of(request)
     require(principal, "directory.admin")
     fmt = query.format or ("json" if request.content_type == "application/json" else "csv")
-    raw = await request.read()
+    raw = await read_upload(request)
     try:
         content = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

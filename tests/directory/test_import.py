@@ -226,3 +226,18 @@ async def test_clean_ten_thousand_row_import_with_progress_and_export_round_trip
     refused = brygga(migrated, "directory", "import", str(broken))
     assert refused.returncode == 2
     assert "line 2:" in refused.stdout and "nothing was imported" in refused.stderr
+
+
+async def test_http_import_accepts_files_above_the_json_body_limit(client, admin, ctx):
+    body = to_csv([row(index) for index in range(1, 4001)]).encode()
+    assert len(body) > ctx.settings.max_body_bytes
+    response = await client.post(
+        "/api/v1/directory/import", params={"dry_run": "true"}, data=body, headers={**admin, "Content-Type": "text/csv"}
+    )
+    assert response.status == 200, await response.text()
+    report = await response.json()
+    assert report["errors"] == [] and report["units_created"] == 4000 and report["committed"] is False
+    ctx.settings.max_upload_bytes = 1000
+    too_big = await client.post("/api/v1/directory/import", data=body, headers={**admin, "Content-Type": "text/csv"})
+    assert too_big.status == 413
+    assert (await too_big.json())["code"] == "payload_too_large"
