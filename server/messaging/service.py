@@ -163,6 +163,7 @@ class MessagingService:
         self.calendar = calendar
         self.notifier: Notifier = notifier or NullNotifier()
         self._access: dict[uuid.UUID, ConversationAccess] = {}
+        self._loading: dict[uuid.UUID, asyncio.Task[ConversationAccess]] = {}
         self._names: dict[uuid.UUID, str] = {}
         self._queue: asyncio.Queue[_Send] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -211,9 +212,18 @@ class MessagingService:
     # ------------------------------------------------------------------------------ access
 
     async def access(self, conversation_id: uuid.UUID, *, fresh: bool = False) -> ConversationAccess:
+        """Participants of a conversation, cached; concurrent misses share one query."""
         cached = None if fresh else self._access.get(conversation_id)
         if cached is not None:
             return cached
+        loading = self._loading.get(conversation_id)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_task(self._load_access(conversation_id))
+            self._loading[conversation_id] = loading
+            loading.add_done_callback(lambda _task: self._loading.pop(conversation_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load_access(self, conversation_id: uuid.UUID) -> ConversationAccess:
         async with self.db.transaction() as session:
             participants = await store.participants(session, conversation_id)
         if not participants:
@@ -1155,9 +1165,7 @@ class MessagingService:
 
     # ------------------------------------------------------------------------------ typing
 
-    async def typing(
-        self, principal: Principal, conversation_id: uuid.UUID, typing: bool, skip: str | None = None
-    ) -> None:
+    async def typing(self, principal: Principal, conversation_id: uuid.UUID, typing: bool) -> None:
         access = await self.require(principal, "conversation.post", conversation_id)
         await self.notifier.emit(
             "typing",
@@ -1202,8 +1210,8 @@ class MessagingService:
             self._inbox_task = asyncio.get_running_loop().create_task(self._flush_inbox())
 
     async def _flush_inbox(self) -> None:
-        await asyncio.sleep(1.0)
         while self._inbox_dirty:
+            await asyncio.sleep(1.0)  # coalesce: one round of counts per second at most
             dirty, self._inbox_dirty = list(self._inbox_dirty), set()
             for start in range(0, len(dirty), 500):
                 chunk = dirty[start : start + 500]

@@ -24,14 +24,20 @@ async def test_concurrent_sends_and_sync_on_postgresql(pg_database, settings):
         ward, home = await actors.unit("Avdelning 3"), await actors.unit("Hemtjänst Nacka")
         _anna, anna = await actors.user("anna", units={ward: "member"})
         _bo, bo = await actors.user("bo", units={home: "member"})
-        created = await client.post("/api/v1/conversations", headers=bearer(anna), json={
-            "subject": "Utskrivning", "from_unit_id": str(ward), "unit_ids": [str(home)]})
+        created = await client.post(
+            "/api/v1/conversations",
+            headers=bearer(anna),
+            json={"subject": "Utskrivning", "from_unit_id": str(ward), "unit_ids": [str(home)]},
+        )
         conversation = (await created.json())["id"]
         client_ids = [str(uuid.uuid4()) for _ in range(30)]
 
         async def send(client_id: str, number: int) -> tuple[int, str]:
-            response = await client.post(f"/api/v1/conversations/{conversation}/messages", headers=bearer(anna),
-                                         json={"client_id": client_id, "body": f"nr {number}", "priority": "urgent"})
+            response = await client.post(
+                f"/api/v1/conversations/{conversation}/messages",
+                headers=bearer(anna),
+                json={"client_id": client_id, "body": f"nr {number}", "priority": "urgent"},
+            )
             return response.status, (await response.json())["id"]
 
         # every client_id twice, concurrently: exactly one 201 per id, the resend gets 200 and the same id
@@ -42,7 +48,9 @@ async def test_concurrent_sends_and_sync_on_postgresql(pg_database, settings):
 
         cursor, seen = 0, []
         while True:
-            page = await (await client.get(f"/api/v1/conversations/sync?since={cursor}&limit=7", headers=bearer(bo))).json()
+            page = await (
+                await client.get(f"/api/v1/conversations/sync?since={cursor}&limit=7", headers=bearer(bo))
+            ).json()
             seen += [m["id"] for m in page["messages"]]
             cursor = page["cursor"]
             if not page["has_more"]:

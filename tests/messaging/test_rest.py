@@ -54,10 +54,14 @@ async def test_rest_parity_with_events(client, world, connect):
     retract = await client.post(f"{base}/messages/{message['id']}/retract", headers=world.anna.headers)
     assert retract.status == 200 and (await retract.json())["body"] is None
 
-    second = await (await client.post(f"{base}/messages", json={"client_id": str(uuid.uuid4()), "body": "Fel"},
-                                      headers=world.anna.headers)).json()
-    returned = await client.post(f"{base}/messages/{second['id']}/return", json={"reason": "wrong_unit"},
-                                 headers=world.britta.headers)
+    second = await (
+        await client.post(
+            f"{base}/messages", json={"client_id": str(uuid.uuid4()), "body": "Fel"}, headers=world.anna.headers
+        )
+    ).json()
+    returned = await client.post(
+        f"{base}/messages/{second['id']}/return", json={"reason": "wrong_unit"}, headers=world.britta.headers
+    )
     assert returned.status == 200 and (await returned.json())["state"] == "returned"
 
     listed = await (await client.get(f"{base}/messages", headers=world.bertil.headers)).json()
@@ -72,11 +76,16 @@ async def test_rest_errors_are_problems(client, world):
     conversation = await unit_conversation(client, world)
     other = await unit_conversation(client, world)
     base = f"/api/v1/conversations/{conversation['id']}"
-    sent = await (await client.post(f"{base}/messages", json={"client_id": str(uuid.uuid4()), "body": "x",
-                                                             "ack_required": True},
-                                    headers=world.anna.headers)).json()
-    wrong_path = await client.post(f"/api/v1/conversations/{other['id']}/messages/{sent['id']}/acknowledge",
-                                   headers=world.bertil.headers)
+    sent = await (
+        await client.post(
+            f"{base}/messages",
+            json={"client_id": str(uuid.uuid4()), "body": "x", "ack_required": True},
+            headers=world.anna.headers,
+        )
+    ).json()
+    wrong_path = await client.post(
+        f"/api/v1/conversations/{other['id']}/messages/{sent['id']}/acknowledge", headers=world.bertil.headers
+    )
     assert wrong_path.status == 404  # the message is not in that conversation; nothing was acknowledged
     still_open = await (await client.get(f"{base}/messages", headers=world.bertil.headers)).json()
     assert still_open["items"][0]["state"] == "open"
@@ -84,8 +93,11 @@ async def test_rest_errors_are_problems(client, world):
     assert bad.status == 422 and (await bad.json())["code"] == "validation_error"
     junk = await client.get("/api/v1/conversations/not-a-uuid", headers=world.anna.headers)
     assert junk.status == 404
-    reuse = await client.post(f"/api/v1/conversations/{other['id']}/messages",
-                              json={"client_id": sent["client_id"], "body": "x"}, headers=world.anna.headers)
+    reuse = await client.post(
+        f"/api/v1/conversations/{other['id']}/messages",
+        json={"client_id": sent["client_id"], "body": "x"},
+        headers=world.anna.headers,
+    )
     assert reuse.status == 409 and (await reuse.json())["code"] == "client_id_reused"
 
 
@@ -93,10 +105,13 @@ async def test_openapi_documents_messaging(client):
     spec = await (await client.get("/api/openapi.json")).json()
     validate(spec)
     paths = spec["paths"]
-    for path in ("/api/v1/conversations", "/api/v1/conversations/sync",
-                 "/api/v1/conversations/{conversation_id}/messages",
-                 "/api/v1/conversations/{conversation_id}/attachments",
-                 "/api/v1/units/{unit_id}/inbox"):
+    for path in (
+        "/api/v1/conversations",
+        "/api/v1/conversations/sync",
+        "/api/v1/conversations/{conversation_id}/messages",
+        "/api/v1/conversations/{conversation_id}/attachments",
+        "/api/v1/units/{unit_id}/inbox",
+    ):
         assert path in paths
     send = paths["/api/v1/conversations/{conversation_id}/messages"]["post"]
     assert send["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("MessageSendBody")
