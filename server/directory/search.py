@@ -349,13 +349,14 @@ async def _ranked_postgresql(session: AsyncSession, folded: str, filters: Filter
         where.append("organisation_id = :organisation")
         params["organisation"] = filters.organisation
     conditions = " AND ".join(where)
+    # Only bind parameters and fixed fragments are interpolated into these queries.
     direct = f"""
         SELECT id, CASE WHEN search_name = unaccent(:f) THEN 0 WHEN search_name LIKE unaccent(:fp) THEN 1 ELSE 2 END
         FROM units
         WHERE {conditions} AND (search_name LIKE unaccent(:fp) OR ({all_words}))
         ORDER BY 2, search_name, id
         LIMIT :need
-    """  # noqa: S608  # nosec B608  (only bind parameters and fixed fragments are interpolated)
+    """  # noqa: S608  # nosec B608
     names = {0: "exact", 1: "prefix", 2: "words"}
     for row in (await session.execute(text(direct), params)).all():
         ranking.add([row[0]], names[int(row[1])])
@@ -367,6 +368,6 @@ async def _ranked_postgresql(session: AsyncSession, folded: str, filters: Filter
           AND NOT (search_name LIKE unaccent(:fp) OR ({all_words}))
         ORDER BY word_similarity(unaccent(:f), search_text) DESC, search_name, id
         LIMIT :need
-    """  # noqa: S608  # nosec B608  (only bind parameters and fixed fragments are interpolated)
+    """  # noqa: S608  # nosec B608
     rows = (await session.execute(text(fuzzy), params)).all()
     ranking.add([row[0] for row in rows], "fuzzy")

@@ -111,6 +111,7 @@ async def test_nurse_and_officer_coordinate_a_discharge(demo: Demo, browser):
     await search.press_sequentially("bistandsenh nacka", delay=30)
     result = nurse.get_by_test_id("unit-results").get_by_role("link", name="Biståndsenheten Nacka")
     await result.wait_for()
+    assert await search.input_value() == "bistandsenh nacka"  # no keystroke lost to a focus change
     await assert_accessible(nurse, "the directory search")
     await screenshot(nurse, "directory")
     await result.click()

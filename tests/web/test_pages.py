@@ -264,6 +264,21 @@ async def test_keyboard_only_and_english(demo: Demo, browser):
     await message.wait_for()
     assert await page.evaluate("document.activeElement.id") == "composer-body"  # ready for the next one
 
+    # Within the edit window the sender can correct and retract; both stay visible as such.
+    edited = page.locator(f'[data-message-id="{await message.get_attribute("data-message-id")}"]')
+    await edited.get_by_role("button", name="Redigera").click()
+    await edited.get_by_role("textbox").fill("Listan skickas i morgon bitti.")
+    await edited.get_by_role("button", name="Spara").click()
+    await edited.filter(has_text="Listan skickas i morgon bitti.").get_by_text("(redigerat)").wait_for()
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await edited.get_by_role("button", name="Återkalla").click()
+    await edited.filter(has_text="Meddelandet har återkallats").wait_for()
+    assert await page.get_by_text("Listan skickas i morgon bitti.").count() == 0
+    await page.get_by_label("Meddelande", exact=True).fill("Ny lista kommer.")
+    await page.keyboard.press("Control+Enter")
+    message = page.get_by_test_id("message").filter(has_text="Ny lista kommer.")
+    await message.wait_for()
+
     await page.get_by_role("button", name="English").click()
     await page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Directory").wait_for()
     await page.get_by_label("Message", exact=True).wait_for()
