@@ -89,11 +89,12 @@ class ServerProcess:
         """Start and wait until /healthz answers; returns the seconds it took."""
         started = time.perf_counter()
         with self.log.open("ab") as log:
+            command = ["-m", "server", "serve"]
+            if self.profile:  # the same server under cProfile (see PROFILED_SERVE)
+                command = ["-c", PROFILED_SERVE.format(out=str(self.profile))]
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "server",
-                "serve",
+                *command,
                 cwd=str(REPO),
                 env=self.env,
                 stdout=log,

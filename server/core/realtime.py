@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from server.core import sio_codec
 from server.core.errors import Problem, validation_problem
 from server.identity.principal import Principal
 
@@ -102,6 +103,8 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
         cors_allowed_origins=settings.origins,
         max_http_buffer_size=MAX_EVENT_BYTES,
         client_manager=manager,
+        serializer=sio_codec.SioPacket,
+        json=sio_codec,
         logger=False,
         engineio_logger=False,
         ping_interval=20,
