@@ -14,10 +14,15 @@ from server.directory.seed import seed_demo
 
 
 async def calendar_service(ctx: AppContext) -> AsyncIterator[None]:
-    """Messaging asks `ctx.services["calendar"]` when a unit's inbox is staffed and where to escalate."""
-    ctx.services["calendar"] = DirectoryCalendar(ctx)
+    """Messaging asks `ctx.services["calendar"]` when a unit's inbox is staffed and where to escalate.
+
+    A calendar put there before start (a test's fixed office hours) is kept.
+    """
+    injected = "calendar" in ctx.services
+    ctx.services.setdefault("calendar", DirectoryCalendar(ctx))
     yield
-    ctx.services.pop("calendar", None)
+    if not injected:
+        ctx.services.pop("calendar", None)
 
 
 PLUGIN = Plugin(
