@@ -146,6 +146,7 @@ async def final_sync(peers: list[Peer], rounds: int = 20) -> None:
     for _ in range(rounds):
         results = await asyncio.gather(*(peer.sync_all() for peer in pending))
         pending = [peer for peer, ok in zip(pending, results, strict=True) if not ok]
+        print(f"final sync: {len(pending)} clients still behind", file=sys.stderr, flush=True)
         if not pending:
             return
         await asyncio.sleep(0.5)
