@@ -24,6 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -105,14 +106,6 @@ async def run_chaos(data_dir: Path, config: ChaosConfig) -> ChaosReport:
         await connect_all(peers)
         done = asyncio.Event()
 
-        async def sender(peer: Peer, peer_rng: random.Random) -> None:
-            for number in range(config.messages):
-                await asyncio.sleep(peer_rng.uniform(*config.pace))
-                await peer.send(
-                    f"chaos {number} från {peer.member.user_id.hex[:6]}",
-                    resend_check=peer_rng.random() < config.resend_probability,
-                )
-
         async def killer() -> None:
             while report.kills < config.kills and not done.is_set():
                 await asyncio.sleep(rng.uniform(*config.kill_interval))
@@ -121,7 +114,7 @@ async def run_chaos(data_dir: Path, config: ChaosConfig) -> ChaosReport:
                 report.restart_seconds.append(await server.start())
 
         kill_task = asyncio.create_task(killer())
-        await asyncio.gather(*(sender(peer, random.Random(rng.random())) for peer in peers))
+        await send_load(peers, config, rng)
         await kill_task  # all kills happen even if the senders were quick
         done.set()
         await final_sync(peers)
@@ -133,12 +126,27 @@ async def run_chaos(data_dir: Path, config: ChaosConfig) -> ChaosReport:
     return report
 
 
+async def send_load(senders: list[Peer], config: ChaosConfig, rng: random.Random) -> None:
+    """Each sender sends `config.messages` messages (resending until acked, sometimes once more on purpose)."""
+
+    async def sender(peer: Peer, peer_rng: random.Random) -> None:
+        for number in range(config.messages):
+            await asyncio.sleep(peer_rng.uniform(*config.pace))
+            await peer.send(
+                f"chaos {number} från {peer.member.user_id.hex[:6]}",
+                resend_check=peer_rng.random() < config.resend_probability,
+            )
+
+    await asyncio.gather(*(sender(peer, random.Random(rng.random())) for peer in senders))
+
+
 async def final_sync(peers: list[Peer], rounds: int = 20) -> None:
     """After the last restart every client catches up through sync (as a reconnecting app would)."""
     pending = list(peers)
     for _ in range(rounds):
         results = await asyncio.gather(*(peer.sync_all() for peer in pending))
         pending = [peer for peer, ok in zip(pending, results, strict=True) if not ok]
+        print(f"final sync: {len(pending)} clients still behind", file=sys.stderr, flush=True)
         if not pending:
             return
         await asyncio.sleep(0.5)
@@ -146,11 +154,19 @@ async def final_sync(peers: list[Peer], rounds: int = 20) -> None:
     raise RuntimeError(f"{len(pending)} clients could not sync after the last restart")
 
 
+STORED_QUERY = "SELECT sender_user_id, client_id, id, conversation_id FROM messages"
+
+
 def verify(db_file: Path, topology: Topology, peers: list[Peer], report: ChaosReport) -> None:
     with sqlite3.connect(db_file) as raw:
-        rows = raw.execute("SELECT sender_user_id, client_id, id, conversation_id FROM messages").fetchall()
+        rows = raw.execute(STORED_QUERY).fetchall()
+    verify_rows(rows, topology, peers, report)
+
+
+def verify_rows(rows: list[Any], topology: Topology, peers: list[Peer], report: ChaosReport) -> None:
+    """Compare the stored (sender, client_id, id, conversation) rows with what the clients saw."""
     stored = {
-        (str(uuid.UUID(sender)), str(uuid.UUID(client))): (str(uuid.UUID(mid)), uuid.UUID(conv))
+        (str(uuid.UUID(str(sender))), str(uuid.UUID(str(client)))): (str(uuid.UUID(str(mid))), uuid.UUID(str(conv)))
         for sender, client, mid, conv in rows
     }
     report.stored = len(rows)

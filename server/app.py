@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from aiohttp import web
 
 from server import __version__
+from server.core import ratelimit
 from server.core.api import OpenApiBuilder, make_aiohttp_handler
 from server.core.context import CTX, AppContext
 from server.core.db import Database
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(ctx.db.close)
+            await stack.enter_async_context(asynccontextmanager(ratelimit.lifecycle)(ctx))
             for plugin in domain_plugins:
                 for context in plugin.lifecycle:
                     await stack.enter_async_context(asynccontextmanager(context)(ctx))

@@ -8,8 +8,11 @@ usual sliding-window-counter scheme).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from server.core.context import AppContext
 
 
 class RateLimiter(Protocol):
@@ -46,3 +49,25 @@ class InMemoryRateLimiter:
         horizon = now - 2 * window_seconds
         for key in [key for key, (start, _c, _p) in self._state.items() if start < horizon]:
             del self._state[key]
+
+
+async def lifecycle(ctx: AppContext) -> AsyncIterator[None]:
+    """The one place that picks the limiter: Redis (shared by all nodes) when `redis_url` is set.
+
+    Runs before the domain plugins, which read `ctx.services["ratelimiter"]`; a limiter put there
+    beforehand (tests) is kept.
+    """
+    if "ratelimiter" not in ctx.services:
+        if ctx.settings.redis_url:
+            from server.core.ratelimit_redis import RedisRateLimiter
+
+            ctx.services["ratelimiter"] = RedisRateLimiter.from_url(ctx.settings.redis_url)
+        else:
+            ctx.services["ratelimiter"] = InMemoryRateLimiter()
+    try:
+        yield
+    finally:
+        limiter = ctx.services.get("ratelimiter")
+        close = getattr(limiter, "close", None)
+        if close is not None:
+            await close()

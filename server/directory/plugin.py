@@ -16,14 +16,13 @@ from server.directory.seed import seed_demo
 async def calendar_service(ctx: AppContext) -> AsyncIterator[None]:
     """Messaging asks `ctx.services["calendar"]` when a unit's inbox is staffed and where to escalate.
 
-    A calendar put there before start-up (tests with a controlled calendar) is kept.
+    A calendar put there before start (a test's fixed office hours) is kept.
     """
-    if "calendar" in ctx.services:
-        yield
-        return
-    ctx.services["calendar"] = DirectoryCalendar(ctx)
+    injected = "calendar" in ctx.services
+    ctx.services.setdefault("calendar", DirectoryCalendar(ctx))
     yield
-    ctx.services.pop("calendar", None)
+    if not injected:
+        ctx.services.pop("calendar", None)
 
 
 PLUGIN = Plugin(

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from server.core import leases
 from server.core.calendar import AlwaysOpen, UnitCalendar
 from server.core.context import AppContext
 from server.core.envelope import Envelope, KeyRing
 from server.core.plugin import Plugin
-from server.core.ratelimit import InMemoryRateLimiter
 from server.messaging import rules  # noqa: F401 - registers the messaging policy rules
 from server.messaging.cli import register_cli
 from server.messaging.config import MessagingConfig
 from server.messaging.events import events
 from server.messaging.routes import api
 from server.messaging.service import MessagingService
+
+ESCALATION_LEASE = "messaging-escalations"
 
 
 class SocketNotifier:
@@ -50,14 +54,26 @@ def build_service(ctx: AppContext) -> MessagingService:
 
 
 async def lifecycle(ctx: AppContext) -> AsyncIterator[None]:
-    ctx.services.setdefault("ratelimiter", InMemoryRateLimiter())
+    """Start the service; its escalation timers run only on the node holding the `ESCALATION_LEASE`."""
     service = build_service(ctx)
     ctx.services["messaging"] = service
+
+    async def on_change(held: bool) -> None:
+        service.wake.set()  # take over at once: fire whatever fell due while nobody held the lease
+
+    keeper = leases.LeaseKeeper(
+        ctx.db, ESCALATION_LEASE, leases.node_id(ctx), ttl=service.config.lease_ttl_seconds, on_change=on_change
+    )
+    service.may_escalate = lambda: keeper.held
+    keeping = asyncio.create_task(keeper.run(), name="messaging-escalation-lease")
     await service.start()
     try:
         yield
     finally:
         await service.stop()
+        keeping.cancel()  # releases the lease so another node takes over without waiting for the TTL
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeping
 
 
 def cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -171,6 +171,8 @@ class MessagingService:
         self._inbox_task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
+        # Multi-node: the plugin points this at the `messaging-escalations` lease, so only its holder fires.
+        self.may_escalate: Callable[[], bool] = lambda: True
         self._stopping = False
         self._upload_slots = asyncio.Semaphore(4)
         self._write_gate = asyncio.Lock()
@@ -1363,6 +1365,10 @@ class MessagingService:
         while not self._stopping:
             self.wake.clear()
             timeout = self.config.scheduler_poll_seconds
+            if not self.may_escalate():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=timeout)
+                continue
             try:
                 await self.fire_due()
                 upcoming = await self.next_due()

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 from server.core.context import AppContext
 from server.core.plugin import Plugin
-from server.core.ratelimit import InMemoryRateLimiter
 from server.identity.principal import Principal
 from server.video import service
 from server.video.events import events
@@ -16,8 +15,6 @@ from server.video.routes import api, setup_routes
 
 
 async def video_services(ctx: AppContext) -> AsyncIterator[None]:
-    ctx.services.setdefault("ratelimiter", InMemoryRateLimiter())
-
     async def resolve_guest(ctx: AppContext, token: str) -> Principal | None:
         async with ctx.db.transaction() as session:
             return await service.guest_principal(session, token, ctx.clock())

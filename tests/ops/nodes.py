@@ -50,14 +50,16 @@ def node_env(data_dir: Path, port: int, database_url: str, redis_url: str) -> di
     }
 
 
-async def start_node(tmp: Path, name: str, database_url: str, redis_url: str) -> Node:
+async def start_node(
+    tmp: Path, name: str, database_url: str, redis_url: str, extra_env: dict[str, str] | None = None
+) -> Node:
     port = free_port()
     data_dir = tmp / name
     data_dir.mkdir(parents=True, exist_ok=True)
     log = tmp / f"{name}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "server", "serve"],
-        env=node_env(data_dir, port, database_url, redis_url),
+        env={**node_env(data_dir, port, database_url, redis_url), **(extra_env or {})},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
