@@ -24,7 +24,8 @@ async def test_database_failure_during_connect_is_a_prompt_refusal(client, actor
             str(client.make_url("/")).rstrip("/"), auth={"token": token}, transports=["websocket"], wait_timeout=10
         )
     assert loop.time() - started < 5
-    assert errors == [{"message": "The server is busy; reconnect in a moment.", "data": {"code": "unavailable"}}]
+    message = "The server is busy; reconnect in a moment."
+    assert errors == [{"message": message, "data": {"code": "unavailable", "message": message}}]
 
 
 async def test_refusals_carry_a_machine_readable_code(client):
@@ -33,4 +34,5 @@ async def test_refusals_carry_a_machine_readable_code(client):
     sio.on("connect_error", errors.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await sio.connect(str(client.make_url("/")).rstrip("/"), auth={"token": "bry_nope"}, transports=["websocket"])
-    assert errors == [{"message": "The token is unknown, expired or revoked.", "data": {"code": "invalid_token"}}]
+    message = "The token is unknown, expired or revoked."
+    assert errors == [{"message": message, "data": {"code": "invalid_token", "message": message}}]
