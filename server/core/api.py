@@ -36,6 +36,10 @@ def json_integer(value: Any) -> Any:
 # `Annotated[int, Field(ge=1), BeforeValidator(json_integer)] | None`.
 JsonInt = Annotated[int, BeforeValidator(json_integer)]
 
+# The largest value a BIGINT column (SQLite and PostgreSQL) holds: cursors and sequence numbers from clients
+# are bounded by it, so an absurd one is a 422, never a database overflow.
+MAX_SQL_INT = 2**63 - 1
+
 
 @dataclass
 class Operation:
@@ -228,17 +232,24 @@ class OpenApiBuilder:
             },
         }
 
+    def _register(self, name: str, definition: dict[str, Any]) -> None:
+        """Add a component schema; two different models with one name would silently overwrite each other."""
+        schemas = self.document["components"]["schemas"]
+        if name in schemas and schemas[name] != definition:
+            raise ValueError(f"two different API models are named {name!r}; rename one")
+        schemas[name] = definition
+
     def _schema_ref(self, model: type[BaseModel]) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
         for name, definition in schema.pop("$defs", {}).items():
-            self.document["components"]["schemas"][name] = definition
-        self.document["components"]["schemas"][model.__name__] = schema
+            self._register(name, definition)
+        self._register(model.__name__, schema)
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
     def _query_parameters(self, model: type[BaseModel]) -> list[dict[str, Any]]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
         for name, definition in schema.pop("$defs", {}).items():
-            self.document["components"]["schemas"][name] = definition
+            self._register(name, definition)
         required = set(schema.get("required", []))
         params = []
         for name, prop in schema.get("properties", {}).items():

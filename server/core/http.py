@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy.exc import IntegrityError
 
 from server.core.errors import PROBLEM_CONTENT_TYPE, Problem
 from server.settings import Settings
@@ -95,6 +96,15 @@ def build_middlewares(settings: Settings, metrics: Metrics) -> list[Callable[...
             return await handler(request)
         except Problem as problem:
             return problem_response(problem, request)
+        except IntegrityError:
+            # A uniqueness or reference rule in the database refused the write (e.g. a duplicate HSA-id
+            # sent concurrently): the caller's data conflicts with what exists; nothing was changed.
+            conflict = Problem(
+                "conflict",
+                "This conflicts with an existing record (for example a duplicate id). Change it and retry.",
+                status=409,
+            )
+            return problem_response(conflict, request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from server.core.api import MAX_SQL_INT
 from server.directory import text
 
 OrgKind = Literal["region", "municipality", "private"]
@@ -474,5 +475,5 @@ class ChangeFeed(BaseModel):
 
 
 class ChangeQuery(BaseModel):
-    since: int = Field(default=0, ge=0)
+    since: int = Field(default=0, ge=0, le=MAX_SQL_INT)
     limit: int = Field(default=500, ge=1, le=5000)

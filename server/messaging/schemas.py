@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.core.api import MAX_SQL_INT
+
 Priority = Literal["normal", "urgent"]
 
 
@@ -52,17 +54,21 @@ class MessageSendBody(Strict):
 
 
 class SyncRequest(Strict):
-    since: int = Field(default=0, ge=0, description="The cursor from the previous sync (0: from the start).")
+    since: int = Field(
+        default=0, ge=0, le=MAX_SQL_INT, description="The cursor from the previous sync (0: from the start)."
+    )
     limit: int | None = Field(default=None, ge=1, le=1000)
 
 
 class ReadRequest(Strict):
     conversation_id: uuid.UUID
-    up_to: int = Field(ge=0, description="Mark every message with seq <= up_to in the conversation as read.")
+    up_to: int = Field(
+        ge=0, le=MAX_SQL_INT, description="Mark every message with seq <= up_to in the conversation as read."
+    )
 
 
 class ReadBody(Strict):
-    up_to: int = Field(ge=0)
+    up_to: int = Field(ge=0, le=MAX_SQL_INT)
 
 
 class MessageRef(Strict):
@@ -110,12 +116,12 @@ class ConversationListQuery(Strict):
 
 
 class MessagesQuery(Strict):
-    before_seq: int | None = Field(default=None, ge=0, description="Page backwards from this seq.")
+    before_seq: int | None = Field(default=None, ge=0, le=MAX_SQL_INT, description="Page backwards from this seq.")
     limit: int = Field(default=50, ge=1, le=200)
 
 
 class SyncQuery(Strict):
-    since: int = Field(default=0, ge=0)
+    since: int = Field(default=0, ge=0, le=MAX_SQL_INT)
     limit: int | None = Field(default=None, ge=1, le=1000)
 
 
@@ -154,7 +160,7 @@ class ConversationList(BaseModel):
     items: list[ConversationOut]
 
 
-class RouteOut(BaseModel):
+class EscalationRouteOut(BaseModel):
     route_id: uuid.UUID | None
     purpose: str
     channel: str
@@ -177,7 +183,7 @@ class RecipientState(BaseModel):
     returned_by: UserRef | None = None
     escalated_at: datetime | None = None
     escalation_level: int = 0
-    escalation_route: RouteOut | None = None
+    escalation_route: EscalationRouteOut | None = None
 
 
 class AttachmentOut(BaseModel):
@@ -276,5 +282,5 @@ class EscalationEvent(BaseModel):
     conversation_id: uuid.UUID
     unit_id: uuid.UUID
     level: int
-    route: RouteOut | None
+    route: EscalationRouteOut | None
     at: datetime

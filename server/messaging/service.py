@@ -51,6 +51,7 @@ from server.messaging.schemas import (
     ConversationCreate,
     ConversationOut,
     EscalationEvent,
+    EscalationRouteOut,
     InboxConversation,
     InboxOut,
     MessageOut,
@@ -58,7 +59,6 @@ from server.messaging.schemas import (
     ParticipantOut,
     ReceiptEvent,
     RecipientState,
-    RouteOut,
     SyncOut,
     SystemNotice,
     UnitSettingsOut,
@@ -459,7 +459,7 @@ class MessagingService:
             returned_by=self._ref(receipt.returned_by_user_id, names),
             escalated_at=receipt.escalated_at,
             escalation_level=receipt.escalation_level,
-            escalation_route=RouteOut.model_validate(route) if route else None,
+            escalation_route=EscalationRouteOut.model_validate(route) if route else None,
         )
 
     def _attachment_out(self, attachment: Attachment) -> AttachmentOut:
@@ -1343,7 +1343,7 @@ class MessagingService:
             conversation_id=message.conversation_id,
             unit_id=escalation.unit_id,
             level=escalation.level,
-            route=RouteOut.model_validate(route_out(route)) if route else None,
+            route=EscalationRouteOut.model_validate(route_out(route)) if route else None,
             at=now,
         ).model_dump(mode="json")
         sender_rooms = [user_room(message.sender_user_id)] if message.sender_user_id else []

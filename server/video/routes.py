@@ -138,6 +138,7 @@ def link_out(link: GuestLink) -> GuestLinkOut:
     body=MeetingCreate,
     response=MeetingOut,
     status=201,
+    errors=(404,),
 )
 async def create_meeting(request: web.Request, body: MeetingCreate) -> MeetingOut:
     ctx = ctx_of(request)

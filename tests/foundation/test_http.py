@@ -142,3 +142,14 @@ async def test_request_log_has_route_template_not_values(client, actors, caplog)
     assert records[-1].status == 404
     assert token not in caplog.text
     assert "3f1c1f7e" not in caplog.text
+
+
+async def test_database_conflict_is_409_problem_not_500(client, actors):
+    """A uniqueness rule enforced only by the database (here: a duplicate HSA-id) answers 409."""
+    _, token = await actors.user("olof", roles=["directory_admin"])
+    body = {"kind": "private", "name": "Vård AB", "hsa_id": "SE5566778899-VARD1"}
+    first = await client.post("/api/v1/organisations", json=body, headers=bearer(token))
+    assert first.status == 201, await first.text()
+    second = await client.post("/api/v1/organisations", json={**body, "name": "Annan AB"}, headers=bearer(token))
+    assert second.status == 409
+    assert (await second.json())["code"] in ("conflict", "hsa_id_taken")

@@ -115,3 +115,12 @@ async def test_openapi_documents_messaging(client):
         assert path in paths
     send = paths["/api/v1/conversations/{conversation_id}/messages"]["post"]
     assert send["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("MessageSendBody")
+
+
+async def test_absurd_cursor_is_a_validation_error(client, actors):
+    _, token = await actors.user("cursor")
+    response = await client.get(
+        "/api/v1/conversations/sync?since=6271963130383315238912", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status == 422
+    assert (await response.json())["code"] == "validation_error"
