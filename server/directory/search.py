@@ -16,21 +16,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, ClassVar
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import and_, column, or_, select, table, text
+from sqlalchemy import Integer, and_, bindparam, column, or_, select, table, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import Problem
 from server.core.models import Organisation, Unit
+from server.core.prepared import Prepared
 from server.directory.text import fold
 
 MAX_RANKED = 1000
@@ -38,6 +42,8 @@ HSA_LIKE = re.compile(r"^SE\d{4,}", re.IGNORECASE)
 SORT_CAP = 30  # FTS hits up to this many are sorted by name; more keep index order
 FUZZY_SIMILARITY = 0.7  # PostgreSQL word_similarity needed for a fuzzy hit
 VOCAB_TTL = 300.0  # seconds a process keeps the typo-correction vocabulary (writes here reset it)
+EXPAND_MIN = 5  # query words this long are expanded to the indexed words they begin (shorter: prefix indexes)
+EXPAND_MAX = 32  # at most this many indexed words per query word, else a plain FTS5 prefix query
 
 
 @dataclass
@@ -111,6 +117,39 @@ def _filter_clauses(filters: Filters) -> list[Any]:
     return clauses
 
 
+FilterShape = tuple[bool, bool, bool, bool]
+
+
+def _shape(filters: Filters) -> FilterShape:
+    return (filters.include_inactive, bool(filters.unit_type), bool(filters.municipality), bool(filters.organisation))
+
+
+def _bound_filter_clauses(shape: FilterShape) -> list[Any]:
+    """The clauses of `_filter_clauses` with bind parameters, for statements built once per filter shape."""
+    include_inactive, by_type, by_municipality, by_organisation = shape
+    clauses: list[Any] = [Unit.deleted_at.is_(None)]
+    if not include_inactive:
+        clauses.append(Unit.active.is_(True))
+    if by_type:
+        clauses.append(Unit.unit_type == bindparam("unit_type", type_=Unit.unit_type.type))
+    if by_municipality:
+        clauses.append(Unit.municipality_code == bindparam("municipality", type_=Unit.municipality_code.type))
+    if by_organisation:
+        clauses.append(Unit.organisation_id == bindparam("organisation", type_=Unit.organisation_id.type))
+    return clauses
+
+
+def _filter_params(filters: Filters) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if filters.unit_type:
+        params["unit_type"] = filters.unit_type
+    if filters.municipality:
+        params["municipality"] = filters.municipality
+    if filters.organisation:
+        params["organisation"] = filters.organisation
+    return params
+
+
 async def listing(session: AsyncSession, filters: Filters, position: dict[str, Any], size: int) -> Batch:
     """All units by folded name, keyset-paginated."""
     query = summary_select().where(*_filter_clauses(filters))
@@ -168,36 +207,98 @@ async def optimize_index(session: AsyncSession) -> None:
         await session.execute(text("INSERT INTO unit_search(unit_search) VALUES ('optimize')"))
 
 
-def _fts_query(words: Sequence[str]) -> str:
-    return " ".join(f'"{word}"*' for word in words)
+def _fts_query(words: Sequence[str], vocabulary: Vocabulary | None = None) -> str:
+    """An FTS5 query: every word is a word prefix.
 
-
-async def _fts(session: AsyncSession, words: Sequence[str], filters: Filters, limit: int) -> list[Any]:
-    """Units where every word is a word prefix in the name, aliases or town (FTS5).
-
-    Small result sets (< SORT_CAP) are ordered with name matches first, then by name; larger ones keep the
-    index order. No bm25 ORDER BY: scoring every match of a broad prefix ("vard*" hits ~15% of units)
-    costs hundreds of milliseconds at 100k units, while index order with a LIMIT stops early. Either way
-    the order is deterministic, so offsets in cursors stay valid.
+    Words of EXPAND_MIN letters or more become an OR of the indexed words they begin (taken from the cached
+    vocabulary): FTS5 answers `"w"*` beyond its prefix indexes (2/3/4 letters) by merging the complete
+    doclists of every matching word (about 1.2 ms for "hemtjanst"* at 100k units), while exact terms are
+    read lazily and stop at the LIMIT (about 0.1 ms). Same matches, same (rowid) order.
     """
-    fetch = max(limit, SORT_CAP)
-    query = (
-        select(*SUMMARY)
-        .select_from(FTS)
-        .join(Unit, Unit.search_key == FTS.c.rowid)
-        .join(Organisation, Organisation.id == Unit.organisation_id)
-        .where(text("unit_search MATCH :match"), *_filter_clauses(filters))
-        .limit(fetch)
+    parts = []
+    for word in words:
+        terms = vocabulary.expand(word) if vocabulary is not None else None
+        if not terms:
+            parts.append(f'"{word}"*')
+        elif len(terms) == 1:
+            parts.append(_quote(terms[0]))
+        else:
+            parts.append("(" + " OR ".join(_quote(term) for term in terms) + ")")
+    return " AND ".join(parts)
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _prefix_select(shape: FilterShape) -> Any:
+    return (
+        summary_select()
+        .where(
+            Unit.search_name >= bindparam("low"), Unit.search_name < bindparam("high"), *_bound_filter_clauses(shape)
+        )
+        .order_by(Unit.search_name, Unit.id)
+        .limit(bindparam("limit"))
     )
-    rows = list((await session.execute(query, {"match": _fts_query(words)})).all())
-    if len(rows) < fetch:
 
-        def in_name(name: str) -> bool:
-            name_words = name.split()
-            return all(any(part.startswith(word) for part in name_words) for word in words)
 
-        rows.sort(key=lambda row: (not in_name(row[1]), row[1], row[0]))
-    return rows[:limit]
+@cache
+def _prefix_statement(shape: FilterShape) -> Prepared:
+    """The exact/prefix tier alone: folded names in [:low, :high), in (name, id) order, at most :limit."""
+    return Prepared.of(_prefix_select(shape))
+
+
+@cache
+def _tiers_statement(shape: FilterShape) -> Prepared:
+    """The exact/prefix tier and, only if it found fewer than :limit units, the FTS5 tier (:match) in one go.
+
+    One statement instead of two saves a round trip to the driver thread, which under load is a wait for a
+    CPU as well. The prefix tier is materialized once; `gate` counts its rows and CROSS JOIN keeps that
+    count the outer loop, so when the prefix tier is full FTS5 never starts (a one-letter "a"* costs ~5 ms).
+    The second CROSS JOIN keeps FTS5 outside `units`: with a filter (municipality=) and no statistics the
+    planner otherwise walks the filter's index and probes FTS5 once per unit (up to ~1.3 s at 100k units).
+    Rows carry their tier (0 prefix, 1 FTS); FTS rows stay in scan order, so a larger :fetch (a later page)
+    only appends rows and offsets in cursors stay valid.
+    """
+    named = sqlite.dialect(paramstyle="named")
+    filters = and_(*_bound_filter_clauses(shape)).compile(dialect=named)
+    where = str(filters)
+    columns = (
+        "units.id, units.search_name, units.name, units.unit_type, units.hsa_id, units.municipality_code, "
+        "units.town, organisations.id, organisations.name"
+    )
+    sql = f"""
+        WITH prefix AS MATERIALIZED (
+            SELECT {columns}, 0
+            FROM units JOIN organisations ON organisations.id = units.organisation_id
+            WHERE units.search_name >= :low AND units.search_name < :high AND {where}
+            ORDER BY units.search_name, units.id
+            LIMIT :limit
+        )
+        SELECT * FROM prefix
+        UNION ALL
+        SELECT * FROM (
+            SELECT {columns}, 1
+            FROM (SELECT count(*) AS n FROM prefix) AS gate
+            CROSS JOIN unit_search
+            CROSS JOIN units ON units.search_key = unit_search.rowid
+            JOIN organisations ON organisations.id = units.organisation_id
+            WHERE gate.n < :limit AND unit_search MATCH :match AND {where}
+            LIMIT :fetch
+        )
+    """  # noqa: S608  # nosec B608  (only fixed fragments and bind parameters)
+    statement = text(sql).bindparams(*filters.binds.values()).columns(*SUMMARY, column("tier", Integer))
+    return Prepared.of(statement)
+
+
+def _name_first(rows: list[Any], words: Sequence[str]) -> list[Any]:
+    """Small FTS result sets (< SORT_CAP): units whose name has every word first, then by name."""
+
+    def in_name(name: str) -> bool:
+        name_words = name.split()
+        return all(any(part.startswith(word) for part in name_words) for word in words)
+
+    return sorted(rows, key=lambda row: (not in_name(row[1]), row[1], row[0]))
 
 
 class Ranking:
@@ -221,42 +322,52 @@ class Ranking:
         return len(self.hits) >= self.need
 
 
-async def _words(session: AsyncSession, words: Sequence[str], filters: Filters, ranking: Ranking, match: str) -> None:
-    ranking.add(await _fts(session, words, filters, ranking.need), match)
-
-
 async def _ranked_sqlite(session: AsyncSession, folded: str, filters: Filters, ranking: Ranking) -> str | None:
-    rows = await session.execute(
-        summary_select()
-        .where(Unit.search_name >= folded, Unit.search_name < folded + "\uffff", *_filter_clauses(filters))
-        .order_by(Unit.search_name, Unit.id)
-        .limit(ranking.need)
-    )
-    prefix_rows = rows.all()
+    """Exact/prefix hits, then either `words` (every query word is a known word prefix) or `fuzzy` (the
+    query with unknown words corrected against the vocabulary) from FTS5, only while the page is not full.
+
+    FTS5 hits keep index (rowid) order, at most max(need, SORT_CAP) of them; sets of fewer than SORT_CAP
+    are sorted with name matches first. The choice depends on the number of hits only, not on the page, so
+    later pages (larger `need`) continue the same order and offsets in cursors stay valid. No bm25 ORDER
+    BY: scoring every match of a broad prefix ("vard*" hits ~15% of units) costs hundreds of milliseconds
+    at 100k units, while index order with a LIMIT stops early.
+    """
+    words = folded.split()
+    vocabulary = await Vocabulary.get(session)
+    corrected: list[str] | None = None
+    if all(vocabulary.known_prefix(word) for word in words):
+        fts_words, fts_match = words, "words"
+    else:  # the words tier cannot match
+        corrected = vocabulary.correct(words)
+        fts_words, fts_match = (corrected, "fuzzy") if corrected is not None else ([], "")
+    shape = _shape(filters)
+    params = {"low": folded, "high": folded + "\uffff", "limit": ranking.need, **_filter_params(filters)}
+    if not fts_words:
+        prefix_rows, fts_rows = await _prefix_statement(shape).rows(session, params), []
+    else:
+        fetch = max(ranking.need, SORT_CAP)
+        params.update(match=_fts_query(fts_words, vocabulary), fetch=fetch)
+        rows = await _tiers_statement(shape).rows(session, params)
+        prefix_rows = sorted((row[:9] for row in rows if row[9] == 0), key=lambda row: (row[1], row[0]))
+        fts_rows = [row[:9] for row in rows if row[9] == 1]  # in FTS5 scan order, like a growing LIMIT
+        if len(fts_rows) < SORT_CAP:  # all of them (fetch >= SORT_CAP), whatever the page: a stable order
+            fts_rows = _name_first(fts_rows, fts_words)
     ranking.add([row for row in prefix_rows if row[1] == folded], "exact")
     ranking.add(prefix_rows, "prefix")
-    words = folded.split()
     if ranking.full:
         return None
-    vocabulary = await Vocabulary.get(session)
-    if all(vocabulary.known_prefix(word) for word in words):  # else the words tier cannot match
-        await _words(session, words, filters, ranking, "words")
-        if ranking.full:
-            return None
-    corrected = vocabulary.correct(words)
-    if corrected is None:
-        return None
-    await _words(session, corrected, filters, ranking, "fuzzy")
-    return " ".join(corrected)
+    ranking.add(fts_rows[: ranking.need], fts_match)
+    return " ".join(corrected) if corrected is not None else None
 
 
 @dataclass
 class Vocabulary:
     """FTS5 terms with document counts, cached per process for VOCAB_TTL seconds (or until invalidated)."""
 
-    terms: list[str]
+    terms: list[str]  # letters-only terms: the typo-correction candidates
     docs: dict[str, int]
     loaded: float
+    indexed: list[str] = field(default_factory=list)  # every term starting with a letter, sorted (expansion)
     by_initial: dict[str, list[str]] = field(default_factory=dict)
 
     _cache: ClassVar[Vocabulary | None] = None
@@ -273,16 +384,32 @@ class Vocabulary:
         # Terms starting with a letter (digits sort first and are never corrected), letters only.
         rows = (await session.execute(text("SELECT term, doc FROM unit_search_vocab WHERE term >= 'a'"))).all()
         docs = {str(term): int(doc) for term, doc in rows if str(term).isalpha()}
-        vocabulary = cls(terms=sorted(docs), docs=docs, loaded=time.monotonic())
+        indexed = sorted(str(term) for term, _doc in rows)
+        vocabulary = cls(terms=sorted(docs), docs=docs, loaded=time.monotonic(), indexed=indexed)
         for term in vocabulary.terms:
             vocabulary.by_initial.setdefault(term[:1], []).append(term)
         cls._cache = vocabulary
         return vocabulary
 
+    def expand(self, word: str) -> list[str] | None:
+        """The indexed words that begin with `word`, or None where a plain prefix query is as cheap or safer.
+
+        None for words shorter than EXPAND_MIN (FTS5 prefix indexes answer them), words not starting with a
+        letter (not in this vocabulary), more than EXPAND_MAX words, or none at all (a word indexed after the
+        vocabulary was loaded is then still found).
+        """
+        if len(word) < EXPAND_MIN or not ("a" <= word[0] <= "z"):
+            return None
+        index = bisect.bisect_left(self.indexed, word)
+        found: list[str] = []
+        for term in self.indexed[index : index + EXPAND_MAX + 1]:
+            if not term.startswith(word):
+                break
+            found.append(term)
+        return found if 0 < len(found) <= EXPAND_MAX else None
+
     def known_prefix(self, word: str) -> bool:
         """True if some indexed word starts with `word` (words with digits are never corrected: True)."""
-        import bisect
-
         if not word.isalpha():
             return True
         index = bisect.bisect_left(self.terms, word)

@@ -118,3 +118,26 @@ async def test_search_on_postgresql(pg_database, settings):
         page = await search(client, bearer(token), q="avdelning", limit=30, type="ward")
         second = await search(client, bearer(token), q="avdelning", limit=30, type="ward", cursor=page["next_cursor"])
         assert not {i["id"] for i in page["items"]} & {i["id"] for i in second["items"]}
+
+
+async def test_word_hits_page_without_repeats_across_the_sort_threshold(client, demo, admin, staff):
+    organisation = (await search(client, staff, q="nacka vardcentral"))["items"][0]["organisation_id"]
+    names = [f"Testenhet Zygmund {number}" for number in range(35)]  # more word hits than are sorted by name
+    for name in names:
+        created = await client.post(
+            "/api/v1/units", json={"organisation_id": organisation, "name": name, "unit_type": "ward"}, headers=admin
+        )
+        assert created.status == 201
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"q": "zygmund", "limit": 20}
+        if cursor:
+            params["cursor"] = cursor
+        page = await search(client, staff, **params)
+        assert {item["match"] for item in page["items"]} == {"words"}
+        seen.extend(item["name"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(names)  # every unit once: pages agree on one order
