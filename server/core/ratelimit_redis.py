@@ -1,7 +1,8 @@
-"""Rate limiting shared by all nodes: an exact sliding-window log in Redis, one atomic Lua call per hit.
+"""Rate limiting shared by all nodes: an exact sliding-window log in Redis, one atomic Lua call per event.
 
 Compatible with the `RateLimiter` protocol of `server.core.ratelimit`
-(`async def hit(key, limit, window_seconds) -> bool`, True = allowed). Each key is a sorted set under
+(`async def hit(key, limit, window_seconds) -> bool`, True = allowed; `hit_all` checks and counts
+several keys in the same call, all or none). Each key is a sorted set under
 `<prefix><key>` holding the timestamps (Redis server clock, microseconds) of the allowed hits in the
 window; it expires one window after its last allowed hit, so idle keys vanish. Refused hits are not
 recorded, so a client that keeps hammering is let in again as soon as its old hits leave the window.
@@ -11,25 +12,33 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
+from server.core.ratelimit import Hit
+
 log = logging.getLogger("brygga.ratelimit")
 
-# KEYS[1] key; ARGV[1] limit; ARGV[2] window in microseconds; ARGV[3] unique member
+# KEYS[i] key; ARGV[1] unique member; ARGV[2i] limit and ARGV[2i+1] window in microseconds of KEYS[i].
+# Allowed only if every key is under its limit; then the hit is recorded on every key, else on none.
 SLIDING_WINDOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
-  return 1
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 * i]) then
+    return 0
+  end
 end
-return 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, math.ceil(tonumber(ARGV[2 * i + 1]) / 1000))
+end
+return 1
 """
 
 
@@ -48,15 +57,25 @@ class RedisRateLimiter:
         self._script: Any = redis.register_script(SLIDING_WINDOW)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisRateLimiter:
-        return cls(aioredis.Redis.from_url(url), **kwargs)
+    def from_url(cls, url: str, *, max_connections: int = 50, **kwargs: Any) -> RedisRateLimiter:
+        # A blocking pool: a burst of concurrent events waits briefly for one of `max_connections`
+        # connections. redis-py's default pool raises MaxConnectionsError beyond 100 concurrent calls,
+        # which here would mean failing open (no limit) exactly when a client floods the node.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5)
+        return cls(aioredis.Redis(connection_pool=pool), **kwargs)
 
     async def hit(self, key: str, limit: int, window_seconds: float) -> bool:
-        if limit <= 0:
+        return await self.hit_all([(key, limit, window_seconds)])
+
+    async def hit_all(self, hits: Sequence[Hit]) -> bool:
+        """One Lua call for all keys (a socket.io event checks two or three)."""
+        if any(limit <= 0 for _key, limit, _window in hits):
             return False
-        window_us = max(1, int(window_seconds * 1_000_000))
+        args: list[str | int] = [uuid.uuid4().hex]
+        for _key, limit, window_seconds in hits:
+            args += [limit, max(1, int(window_seconds * 1_000_000))]
         try:
-            allowed = await self._script(keys=[self.prefix + key], args=[limit, window_us, uuid.uuid4().hex])
+            allowed = await self._script(keys=[self.prefix + key for key, _limit, _window in hits], args=args)
         except RedisError:
             log.warning("rate limiter unavailable", extra={"fail_open": self.fail_open})
             return self.fail_open

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.redis
 class RateLimiter(Protocol):  # the shape server.core.ratelimit defines
     async def hit(self, key: str, limit: int, window_seconds: float) -> bool: ...
 
+    async def hit_all(self, hits: list[tuple[str, int, float]]) -> bool: ...
+
 
 @pytest.fixture
 async def limiter():
@@ -50,6 +52,37 @@ async def test_concurrent_hits_from_two_nodes_share_one_budget(limiter):
         assert sum(results) == 10
     finally:
         await other_node.close()
+
+
+async def test_hit_all_is_one_decision_over_all_keys(limiter):
+    hits = [("conn:s1", 5, 30), ("user:1", 5, 30), ("send:1", 2, 30)]
+    assert [await limiter.hit_all(hits) for _ in range(4)] == [True, True, False, False]
+    # The refused events were counted on no key: conn:s1 and user:1 hold two hits each.
+    assert [await limiter.hit("user:1", 5, 30) for _ in range(4)] == [True, True, True, False]
+    assert await limiter.redis.zcard(limiter.prefix + "conn:s1") == 2
+    # A full key anywhere in the list refuses; keys of another event are unaffected.
+    assert await limiter.hit_all([("conn:s2", 5, 30), ("user:1", 5, 30)]) is False
+    assert await limiter.hit_all([("conn:s2", 5, 30), ("user:2", 5, 30)]) is True
+
+
+async def test_concurrent_hit_all_from_two_nodes_share_one_budget(limiter):
+    other_node = RedisRateLimiter.from_url(REDIS_URL, prefix=limiter.prefix)
+    try:
+        hits = [
+            node.hit_all([(f"conn:{n}", 100, 30), ("send:u", 10, 30)])
+            for n, node in enumerate((limiter, other_node) * 30)
+        ]
+        assert sum(await asyncio.gather(*hits)) == 10
+    finally:
+        await other_node.close()
+
+
+async def test_a_burst_of_concurrent_events_is_counted_not_waved_through(limiter, caplog):
+    # More concurrent calls than pooled connections (and than redis-py's default cap of 100).
+    results = await asyncio.gather(*(limiter.hit("burst", 1000, 30) for _ in range(300)))
+    assert all(results)
+    assert await limiter.redis.zcard(limiter.prefix + "burst") == 300
+    assert "rate limiter unavailable" not in caplog.text
 
 
 async def test_keys_are_prefixed_and_expire(limiter):
