@@ -27,9 +27,10 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import socketio
+import aiohttp
 
-from bench.harness import Member, Peer, ServerProcess, build_topology, connect_all, migrate
+from bench.harness import Member, ServerProcess, build_topology, migrate
+from bench.lean_client import ConnectRefused, LeanSocket
 
 PG_ADMIN_URL = os.environ.get("BRYGGA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BRYGGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -37,41 +38,63 @@ REDIS_URL = os.environ.get("BRYGGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SENT_AT: dict[str, float] = {}
 
 
-class TimedPeer(Peer):
-    latencies: list[float]
+class TimedPeer:
+    """One connected person: a lean socket.io client that notes send→deliver latency while measuring."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.latencies = []
+    def __init__(self, member: Member, url: str, http: aiohttp.ClientSession) -> None:
+        self.member = member
+        self.socket = LeanSocket(http, url)
+        self.socket.on("message:new", self._on_message)
+        self.latencies: list[float] = []
         self.measure = False
 
-    async def _on_message(self, data: dict[str, Any]) -> None:
+    def _on_message(self, data: dict[str, Any]) -> None:
         if self.measure and data["sender"] and data["sender"]["id"] != str(self.member.user_id):
             sent = SENT_AT.get(data["client_id"])
             if sent is not None:
                 self.latencies.append(time.perf_counter() - sent)
 
+    async def connect(self) -> None:
+        await self.socket.connect(self.member.token)
 
-async def fire(peer: Peer, ack_timeout: float = 30.0) -> bool:
+    async def close(self) -> None:
+        await self.socket.close()
+
+
+async def connect_all(peers: list[TimedPeer], concurrency: int) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(peer: TimedPeer) -> None:
+        async with gate:
+            for attempt in range(5):
+                try:
+                    await peer.connect()
+                    return
+                except (ConnectRefused, aiohttp.ClientError, TimeoutError):
+                    await peer.close()
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            await peer.connect()
+
+    await asyncio.gather(*(one(peer) for peer in peers))
+
+
+async def fire(peer: TimedPeer, ack_timeout: float = 30.0) -> bool:
     client_id = str(uuid.uuid4())
     SENT_AT[client_id] = time.perf_counter()
+    payload = {"conversation_id": str(peer.member.conversation_id), "client_id": client_id, "body": "x" * 200}
     try:
-        ack = await peer.sio.call(
-            "message:send",
-            {"conversation_id": str(peer.member.conversation_id), "client_id": client_id, "body": "x" * 200},
-            timeout=ack_timeout,
-        )
-    except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
+        ack = await peer.socket.call("message:send", payload, patience=ack_timeout)
+    except (TimeoutError, ConnectionError):
         return False
     return bool(ack.get("ok"))
 
 
-async def throughput(senders: list[Peer], window: int, seconds: float) -> tuple[float, int]:
+async def throughput(senders: list[TimedPeer], window: int, seconds: float) -> tuple[float, int]:
     acked = 0
     errors = 0
     deadline = time.perf_counter() + seconds
 
-    async def pump(peer: Peer) -> None:
+    async def pump(peer: TimedPeer) -> None:
         nonlocal acked, errors
         while time.perf_counter() < deadline:
             if await fire(peer):
@@ -85,6 +108,9 @@ async def throughput(senders: list[Peer], window: int, seconds: float) -> tuple[
 
 
 async def latency(senders: list[TimedPeer], everyone: list[TimedPeer], rate: float, seconds: float) -> list[float]:
+    # Only messages sent in this phase count: deliveries still on their way from the throughput
+    # phase would otherwise be measured with the queueing delay of that phase.
+    SENT_AT.clear()
     for peer in everyone:
         peer.latencies.clear()
         peer.measure = True
@@ -146,6 +172,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         env = {"BRYGGA_DATABASE_URL": database_url, "BRYGGA_REDIS_URL": REDIS_URL}
     servers: list[ServerProcess] = []
     peers: list[TimedPeer] = []
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     try:
         await migrate(data_dir, env)
         topology = await build_topology(database_url, args.clients, args.unit_size)
@@ -157,18 +184,24 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         node_of_unit: dict[uuid.UUID, int] = {}
         for member in topology.members:
             node_of_unit.setdefault(member.unit_id, len(node_of_unit) % nodes)
-        peers = [TimedPeer(member, servers[node_of_unit[member.unit_id]].url) for member in topology.members]
+        peers = [TimedPeer(m, servers[node_of_unit[m.unit_id]].url, http) for m in topology.members]
         started = time.perf_counter()
         await connect_all(peers, concurrency=100)
         connect_seconds = time.perf_counter() - started
         senders = pick_senders(peers, args.senders)
         cpu_before = sum(server.cpu_seconds() for server in servers)
+        own_cpu_before = time.process_time()
         acked_before = time.perf_counter()
+        print(f"throughput phase: {len(senders)} senders x {args.window} in flight", flush=True)
         rate, errors = await throughput(senders, args.window, args.seconds)
-        cpu_per_message = (sum(server.cpu_seconds() for server in servers) - cpu_before) / max(
-            1.0, rate * (time.perf_counter() - acked_before)
-        )
+        acked = max(1.0, rate * (time.perf_counter() - acked_before))
+        cpu_per_message = (sum(server.cpu_seconds() for server in servers) - cpu_before) / acked
+        load_cpu_per_message = (time.process_time() - own_cpu_before) / acked
+        await asyncio.sleep(3.0)  # let the throughput phase's deliveries and inbox counts drain
+        print(f"latency phase: {args.rate:.0f} msg/s", flush=True)
+        cpu_before = sum(server.cpu_seconds() for server in servers)
         values = await latency(senders, peers, args.rate, args.seconds)
+        latency_cpu = (sum(server.cpu_seconds() for server in servers) - cpu_before) / (args.seconds + 1.0)
         return {
             "backend": args.backend,
             "nodes": nodes,
@@ -177,8 +210,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "throughput": rate,
             "throughput_errors": errors,
             "server_cpu_ms_per_message": cpu_per_message * 1000,
+            "load_cpu_ms_per_message": load_cpu_per_message * 1000,
             "load_average": os.getloadavg()[0],
             "rate": args.rate,
+            "latency_phase_server_cores": latency_cpu,
             "deliveries": len(values),
             "p50_ms": percentile(values, 0.5) * 1000,
             "p99_ms": percentile(values, 0.99) * 1000,
@@ -186,6 +221,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         }
     finally:
         await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+        await http.close()
         for server in servers:
             await server.stop()
         if args.backend == "pg-redis":
@@ -221,10 +257,12 @@ def main() -> int:
         f"server CPU         {result['server_cpu_ms_per_message']:.2f} ms per acked message (all nodes), "
         f"so about {1000 / result['server_cpu_ms_per_message']:.0f} msgs/s per fully available core"
     )
+    print(f"load generator CPU {result['load_cpu_ms_per_message']:.2f} ms per acked message (this process)")
     print(f"machine load       {result['load_average']:.1f} (1-min load average at the end; cores: {os.cpu_count()})")
     print(
         f"latency @ {result['rate']:.0f}/s   p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
-        f"mean {result['mean_ms']:.1f} ms over {result['deliveries']} deliveries"
+        f"mean {result['mean_ms']:.1f} ms over {result['deliveries']} deliveries; "
+        f"server busy {result['latency_phase_server_cores']:.2f} cores"
     )
     return 0
 

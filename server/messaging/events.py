@@ -45,11 +45,13 @@ async def check_rate(ctx: AppContext, principal: Principal, sid: str, *, send: b
     limiter: RateLimiter = ctx.services["ratelimiter"]
     config = messaging(ctx).config
     window = config.rate_window_seconds
-    if not await limiter.hit(f"conn:{sid}", config.connection_events_per_window, window):
-        raise rate_limited()
-    if not await limiter.hit(f"user:{principal.user_id}", config.user_events_per_window, window):
-        raise rate_limited()
-    if send and not await limiter.hit(f"send:{principal.user_id}", config.user_sends_per_window, window):
+    hits = [
+        (f"conn:{sid}", config.connection_events_per_window, window),
+        (f"user:{principal.user_id}", config.user_events_per_window, window),
+    ]
+    if send:
+        hits.append((f"send:{principal.user_id}", config.user_sends_per_window, window))
+    if not await limiter.hit_all(hits):  # one Redis round trip for all of them
         raise rate_limited()
 
 
@@ -67,12 +69,15 @@ def limited(*, send: bool = False) -> Callable[[Callable[..., Awaitable[Any]]], 
 
 
 @events.on(
-    "message:send", MessageSend, "Send a message; the ack comes only after it is stored (idempotent on client_id)."
+    "message:send",
+    MessageSend,
+    "Send a message; the ack (carrying the message) comes only after it is stored (idempotent on client_id). "
+    "The sending connection gets no message:new for it; the sender's other connections do.",
 )
 @limited(send=True)
 async def on_send(ctx: AppContext, principal: Principal, sid: str, payload: MessageSend) -> dict[str, Any]:
-    message, created = await messaging(ctx).send(principal, payload)
-    return {"message": message.model_dump(mode="json"), "duplicate": not created}
+    message, created = await messaging(ctx).send(principal, payload, origin=sid)
+    return {"message": message.as_json(), "duplicate": not created}
 
 
 @events.on("sync", SyncRequest, "Everything visible to me after the cursor, in order, paginated.")

@@ -29,9 +29,9 @@ class SocketNotifier:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
-    async def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
+    async def emit(self, event: str, data: dict[str, Any], rooms: list[str], skip: str | None = None) -> None:
         if rooms and self.ctx.sio is not None:
-            await self.ctx.sio.emit(event, data, to=rooms)
+            await self.ctx.sio.emit(event, data, to=rooms, skip_sid=skip)
 
 
 def envelope_for(ctx: AppContext) -> Envelope:

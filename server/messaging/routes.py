@@ -55,12 +55,11 @@ async def check_rate(request: web.Request, *, send: bool = False) -> None:
     limiter: RateLimiter = ctx.services["ratelimiter"]
     config = messaging(ctx).config
     principal = principal_of(request)
-    allowed = await limiter.hit(f"user:{principal.user_id}", config.user_events_per_window, config.rate_window_seconds)
-    if allowed and send:
-        allowed = await limiter.hit(
-            f"send:{principal.user_id}", config.user_sends_per_window, config.rate_window_seconds
-        )
-    if not allowed:
+    window = config.rate_window_seconds
+    hits = [(f"user:{principal.user_id}", config.user_events_per_window, window)]
+    if send:
+        hits.append((f"send:{principal.user_id}", config.user_sends_per_window, window))
+    if not await limiter.hit_all(hits):
         problem = rate_limited()
         problem.headers["Retry-After"] = str(int(config.rate_window_seconds))
         raise problem

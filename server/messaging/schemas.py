@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from server.core.api import MAX_SQL_INT
 
@@ -222,6 +222,13 @@ class MessageOut(BaseModel):
     version: int
     state: Literal["sent", "open", "acknowledged", "returned", "escalated"]
     recipients: list[RecipientState]
+    _json: dict[str, Any] | None = PrivateAttr(default=None)
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON form, computed once: a new message goes out both as the ack and as `message:new`."""
+        if self._json is None:
+            self._json = self.model_dump(mode="json")
+        return self._json
 
 
 class MessageList(BaseModel):

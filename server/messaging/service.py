@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -71,11 +71,12 @@ SYSTEM_CLIENT_NAMESPACE = uuid.UUID("6d1c3c1e-8f0a-4a55-9d51-6272796767a1")
 
 
 class Notifier(Protocol):
-    async def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None: ...
+    async def emit(self, event: str, data: dict[str, Any], rooms: list[str], skip: str | None = None) -> None:
+        """Send to everybody in `rooms` except the connection `skip` (which already has the data)."""
 
 
 class NullNotifier:
-    async def emit(self, event: str, data: dict[str, Any], rooms: list[str]) -> None:
+    async def emit(self, event: str, data: dict[str, Any], rooms: list[str], skip: str | None = None) -> None:
         return None
 
 
@@ -93,7 +94,7 @@ def rooms_of(access: ConversationAccess) -> list[str]:
     ]
 
 
-def body_aad(message: Message) -> bytes:
+def body_aad(message: AnyMessage) -> bytes:
     return associated_data("messages", message.id, message.conversation_id, message.version)
 
 
@@ -125,6 +126,62 @@ def check_metadata(subject: str, case_ref: str | None) -> None:
 
 
 @dataclass
+class NewMessage:
+    """A message row being created: the columns of `Message` without ORM instrumentation.
+
+    Sending builds thousands of these per second; a mapped instance costs several times more CPU
+    than the database insert of its row. `vars()` of one is the row for a Core executemany.
+    """
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    seq: int
+    sender_user_id: uuid.UUID | None
+    sender_unit_id: uuid.UUID | None
+    client_id: uuid.UUID
+    kind: str
+    system_kind: str | None
+    priority: str
+    ack_required: bool
+    reply_to_id: uuid.UUID | None
+    attachment_ids: list[str]
+    created_at: datetime
+    version: int = 1
+    body_kek: str = ""
+    body_enc: bytes = b""
+    edited_at: datetime | None = None
+    retracted_at: datetime | None = None
+
+
+@dataclass
+class NewReceipt:
+    """A receipt row being created (see `NewMessage`): nothing delivered, read or acknowledged yet."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    unit_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    needs_ack: bool
+    escalation_level: int = 0
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    read_by_user_id: uuid.UUID | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by_user_id: uuid.UUID | None = None
+    claimed_at: datetime | None = None
+    claimed_by_user_id: uuid.UUID | None = None
+    returned_at: datetime | None = None
+    returned_by_user_id: uuid.UUID | None = None
+    escalated_at: datetime | None = None
+    escalation_route: dict[str, Any] | None = None
+
+
+AnyMessage = Message | NewMessage
+AnyReceipt = Receipt | NewReceipt
+
+
+@dataclass
 class _Send:
     principal: Principal
     request: MessageSend
@@ -132,6 +189,7 @@ class _Send:
     sender_unit_id: uuid.UUID | None
     recipients: list[RecipientRef]
     due: dict[uuid.UUID, datetime]  # recipient unit -> escalation due time
+    origin: str | None  # the connection that sent it: it gets the message in its ack, not as message:new
     future: asyncio.Future[tuple[MessageOut, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -438,7 +496,7 @@ class MessagingService:
         return None if user_id is None else UserRef(id=user_id, name=names.get(user_id, ""))
 
     def _recipient_state(
-        self, receipt: Receipt, names: dict[uuid.UUID, str], viewer: Principal | None
+        self, receipt: AnyReceipt, names: dict[uuid.UUID, str], viewer: Principal | None
     ) -> RecipientState:
         show_reader = self.config.read_receipt_names or (
             viewer is not None and RecipientRef(receipt.unit_id, receipt.user_id).is_acted_for_by(viewer)
@@ -475,17 +533,21 @@ class MessagingService:
 
     def message_out(
         self,
-        message: Message,
-        receipts: list[Receipt],
+        message: AnyMessage,
+        receipts: Sequence[AnyReceipt],
         attachments: list[Attachment],
         names: dict[uuid.UUID, str],
         viewer: Principal | None = None,
         event_seq: int | None = None,
+        plaintext: str | None = None,
     ) -> MessageOut:
+        """The API view of a message; `plaintext` spares decrypting a body that was just sealed."""
         body: str | None = None
         system: SystemNotice | None = None
         if message.retracted_at is None:
-            text = self.envelope.open_text(Sealed(message.body_kek, message.body_enc), body_aad(message))
+            text = plaintext
+            if text is None:
+                text = self.envelope.open_text(Sealed(message.body_kek, message.body_enc), body_aad(message))
             if message.kind == "system":
                 system = SystemNotice(kind=message.system_kind or "notice", data=json.loads(text))
             else:
@@ -570,10 +632,13 @@ class MessagingService:
 
     # ------------------------------------------------------------------------------ sending
 
-    async def send(self, principal: Principal, request: MessageSend) -> tuple[MessageOut, bool]:
+    async def send(
+        self, principal: Principal, request: MessageSend, origin: str | None = None
+    ) -> tuple[MessageOut, bool]:
         """Store a message (or find the earlier one with the same client_id); returns (message, created).
 
-        Returns only after the transaction that holds the message has committed.
+        Returns only after the transaction that holds the message has committed. `origin` names the
+        connection that sent it, which is left out of the `message:new` fan-out.
         """
         if len(request.body) > self.config.max_body_chars:
             raise Problem(
@@ -590,7 +655,7 @@ class MessagingService:
                 if recipient.unit_id is not None:
                     minutes = await self.deadline_minutes(recipient.unit_id, request.priority)
                     due[recipient.unit_id] = await self.due_at(recipient.unit_id, now, minutes)
-        job = _Send(principal, request, access, sender_unit, recipients, due)
+        job = _Send(principal, request, access, sender_unit, recipients, due, origin)
         if self._queue is None:
             await self._commit_batch([job])
         else:
@@ -621,30 +686,37 @@ class MessagingService:
 
     async def _commit_batch(self, batch: list[_Send]) -> None:
         try:
-            created = await self._store_batch(batch)
+            # Optimistic: a resend of a stored message is rare, and the unique (sender, client_id)
+            # index refuses it anyway; looking first would cost a query in every batch.
+            created = await self._store_batch(batch, look_for_resends=False)
         except IntegrityError:
-            # A concurrent node stored one of these client_ids first: retry one by one.
-            created = []
-            for job in batch:
-                if job.future.done():
-                    continue
-                try:
-                    created += await self._store_batch([job])
-                except Exception as exc:
-                    job.future.set_exception(exc)
-        for message_out, access in created:
-            await self.notifier.emit("message:new", message_out.model_dump(mode="json"), rooms_of(access))
+            try:
+                created = await self._store_batch(batch)
+            except IntegrityError:
+                # A concurrent node stored one of these client_ids meanwhile: one by one.
+                created = []
+                for job in batch:
+                    if job.future.done():
+                        continue
+                    try:
+                        created += await self._store_batch([job])
+                    except Exception as exc:
+                        job.future.set_exception(exc)
+        for message_out, access, origin in created:
+            await self.notifier.emit("message:new", message_out.as_json(), rooms_of(access), skip=origin)
         for unit_id in {r.unit_id for job in batch for r in job.recipients if r.unit_id}:
             self.inbox_changed(unit_id)
 
-    async def _store_batch(self, batch: list[_Send]) -> list[tuple[MessageOut, ConversationAccess]]:
+    async def _store_batch(
+        self, batch: list[_Send], look_for_resends: bool = True
+    ) -> list[tuple[MessageOut, ConversationAccess, str | None]]:
         pending = [job for job in batch if not job.future.done()]
         results: list[tuple[_Send, MessageOut, bool]] = []
-        created: list[tuple[MessageOut, ConversationAccess]] = []
+        created: list[tuple[MessageOut, ConversationAccess, str | None]] = []
         async with self.write_transaction() as session:
             await store.lock_feed(session)
             keys = [(job.principal.user_id, job.request.client_id) for job in pending]
-            existing = await store.existing_sends(session, keys)
+            existing = await store.existing_sends(session, keys) if look_for_resends else {}
             fresh: list[_Send] = []
             first_of: dict[tuple[uuid.UUID, uuid.UUID], _Send] = {}
             duplicates: list[tuple[_Send, _Send]] = []
@@ -695,14 +767,14 @@ class MessagingService:
                     for job, message_id in zip(fresh, message_ids, strict=True)
                 ],
             )
-            messages: list[Message] = []
-            new_receipts: dict[uuid.UUID, list[Receipt]] = {}
+            messages: list[NewMessage] = []
+            new_receipts: dict[uuid.UUID, list[NewReceipt]] = {}
             linked: dict[uuid.UUID, list[Attachment]] = {}
             last: dict[uuid.UUID, int] = {}
             escalations: list[dict[str, Any]] = []
             for job, message_id, seq in zip(fresh, message_ids, seqs, strict=True):
                 request = job.request
-                message = Message(
+                message = NewMessage(
                     id=message_id,
                     conversation_id=request.conversation_id,
                     seq=seq,
@@ -716,9 +788,6 @@ class MessagingService:
                     reply_to_id=request.reply_to,
                     attachment_ids=[str(a) for a in request.attachments],
                     created_at=now,
-                    edited_at=None,
-                    retracted_at=None,
-                    version=1,
                 )
                 sealed = self.envelope.seal_text(request.body, body_aad(message))
                 message.body_kek, message.body_enc = sealed.kek_id, sealed.blob
@@ -726,15 +795,7 @@ class MessagingService:
                 last[request.conversation_id] = seq
                 needs_ack = request.ack_required or request.priority == "urgent"
                 receipts = [
-                    Receipt(
-                        id=uuid.uuid4(),
-                        message_id=message.id,
-                        conversation_id=request.conversation_id,
-                        unit_id=r.unit_id,
-                        user_id=r.user_id,
-                        needs_ack=needs_ack,
-                        escalation_level=0,
-                    )
+                    NewReceipt(uuid.uuid4(), message.id, request.conversation_id, r.unit_id, r.user_id, needs_ack)
                     for r in job.recipients
                 ]
                 new_receipts[message.id] = receipts
@@ -752,10 +813,8 @@ class MessagingService:
                     for receipt in receipts
                     if receipt.unit_id in job.due
                 ]
-            await store.insert_rows(session, Message, [store.row_of(m) for m in messages])
-            await store.insert_rows(
-                session, Receipt, [store.row_of(r) for group in new_receipts.values() for r in group]
-            )
+            await store.insert_rows(session, Message, [vars(m) for m in messages])
+            await store.insert_rows(session, Receipt, [vars(r) for group in new_receipts.values() for r in group])
             await store.insert_rows(session, Escalation, escalations)
             for message, job in zip(messages, fresh, strict=True):
                 if job.request.attachments:
@@ -766,9 +825,11 @@ class MessagingService:
             await store.bump_conversations(session, last)
         names = self._names
         for message, job in zip(messages, fresh, strict=True):
-            out = self.message_out(message, new_receipts[message.id], linked.get(message.id, []), names)
+            out = self.message_out(
+                message, new_receipts[message.id], linked.get(message.id, []), names, plaintext=job.request.body
+            )
             results.append((job, out, True))
-            created.append((out, job.access))
+            created.append((out, job.access, job.origin))
         if any(m for m in messages if m.priority == "urgent" or m.ack_required):
             self.wake.set()
         by_key = {(job.principal.user_id, job.request.client_id): out for job, out, _c in results}
@@ -1215,8 +1276,9 @@ class MessagingService:
         while self._inbox_dirty:
             await asyncio.sleep(1.0)  # coalesce: one round of counts per second at most
             dirty, self._inbox_dirty = list(self._inbox_dirty), set()
-            for start in range(0, len(dirty), 500):
-                chunk = dirty[start : start + 500]
+            # Small chunks with a yield between them: one long pass would hold up the sends behind it.
+            for start in range(0, len(dirty), 50):
+                chunk = dirty[start : start + 50]
                 try:
                     async with self.db.transaction() as session:
                         counts = await store.inbox_counts_many(session, chunk)
@@ -1224,6 +1286,7 @@ class MessagingService:
                         await self.notifier.emit("inbox", {"unit_id": str(unit_id), **values}, [unit_room(unit_id)])
                 except Exception:
                     log.exception("inbox count failed")
+                await asyncio.sleep(0)
 
     # ------------------------------------------------------------------------------ unit settings
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Table, and_, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Integer, Table, and_, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.db import Base
 from server.core.models import Unit, User
+from server.core.prepared import Prepared
 from server.messaging.models import (
     Attachment,
     Conversation,
@@ -33,6 +35,34 @@ async def lock_feed(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
 
 
+def _on_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+@cache
+def _insert(model: type[Base], keys: tuple[str, ...]) -> Prepared:
+    table: Table = model.__table__  # type: ignore[assignment]
+    return Prepared.of(insert(table).values({key: bindparam(key, type_=table.c[key].type) for key in keys}))
+
+
+@cache
+def _latest_feed() -> Prepared:
+    feed: Table = FeedEvent.__table__  # type: ignore[assignment]
+    return Prepared.of(
+        select(feed.c.message_id, feed.c.seq).order_by(feed.c.seq.desc()).limit(bindparam("n", type_=Integer()))
+    )
+
+
+@cache
+def _set_last_seq() -> Prepared:
+    table: Table = Conversation.__table__  # type: ignore[assignment]
+    return Prepared.of(
+        update(table)
+        .where(table.c.id == bindparam("conversation_id", type_=table.c.id.type))
+        .values(last_seq=bindparam("seq", type_=table.c.last_seq.type))
+    )
+
+
 async def insert_feed(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
     """Append `message` feed rows for new messages; returns their seq values in the order given.
 
@@ -41,23 +71,31 @@ async def insert_feed(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     """
     if not rows:
         return []
-    table: Table = FeedEvent.__table__  # type: ignore[assignment]
-    await session.execute(insert(table), rows)
     ids = [row["message_id"] for row in rows]
-    found = await session.execute(
-        select(FeedEvent.message_id, FeedEvent.seq).where(FeedEvent.message_id.in_(ids), FeedEvent.kind == "message")
-    )
-    seq_of = {message_id: seq for message_id, seq in found.all()}
+    if _on_sqlite(session):
+        await insert_rows(session, FeedEvent, rows)
+        # This transaction holds SQLite's write lock since the insert: the newest rows are these.
+        newest = await _latest_feed().rows(session, {"n": len(rows)})
+        seq_of = {message_id: seq for message_id, seq in newest}
+    else:
+        table: Table = FeedEvent.__table__  # type: ignore[assignment]
+        await session.execute(insert(table), rows)
+        found = await session.execute(
+            select(FeedEvent.message_id, FeedEvent.seq).where(
+                FeedEvent.message_id.in_(ids), FeedEvent.kind == "message"
+            )
+        )
+        seq_of = {message_id: seq for message_id, seq in found}
     return [int(seq_of[message_id]) for message_id in ids]
 
 
-def row_of(entity: Base) -> dict[str, Any]:
-    """Column values of a transient ORM object, for a Core executemany insert."""
-    return {column.key: getattr(entity, column.key) for column in entity.__table__.columns}
-
-
 async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    if rows:
+    """Core executemany of complete rows (every row has the same keys)."""
+    if not rows:
+        return
+    if _on_sqlite(session):
+        await _insert(model, tuple(rows[0])).run_many(session, rows)
+    else:
         table: Table = model.__table__  # type: ignore[assignment]
         await session.execute(insert(table), rows)
 
@@ -176,7 +214,12 @@ async def unit_settings(session: AsyncSession, unit_id: uuid.UUID) -> UnitMessag
 
 async def bump_conversations(session: AsyncSession, last: dict[uuid.UUID, int]) -> None:
     """Set each conversation's last_seq (callers hold the feed lock, so seq only grows)."""
-    if last:
+    if not last:
+        return
+    if _on_sqlite(session):
+        rows = [{"conversation_id": conversation_id, "seq": seq} for conversation_id, seq in last.items()]
+        await _set_last_seq().run_many(session, rows)
+    else:
         await session.execute(
             update(Conversation), [{"id": conversation_id, "last_seq": seq} for conversation_id, seq in last.items()]
         )

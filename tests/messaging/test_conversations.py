@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import fields
 
 from sqlalchemy import select
 
 from server.core.models import AuditEvent
+from server.messaging.models import Message, Receipt
+from server.messaging.service import NewMessage, NewReceipt
 from tests.messaging.conftest import unit_conversation
 
 
@@ -30,6 +34,54 @@ async def test_send_is_acked_after_commit_and_resend_returns_same_message(client
     assert [m["id"] for m in (await listed.json())["items"]] == [message["id"]]
     await anna.call("sync", {"since": 0})
     assert [m["id"] for m in bertil.events["message:new"]] == [message["id"]]
+
+
+async def test_new_message_as_sent_live_equals_the_stored_message(client, world, connect):
+    """The send path renders new messages without reading them back; what it sends must be what is stored."""
+    conversation = await unit_conversation(client, world)
+    anna = await connect(world.anna)
+    bertil = await connect(world.bertil)
+    first = await anna.call(
+        "message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "Hej"}
+    )
+    urgent = await anna.call(
+        "message:send",
+        {
+            "conversation_id": conversation["id"],
+            "client_id": str(uuid.uuid4()),
+            "body": "Läkemedelslistan saknas – ring avdelningen.",
+            "priority": "urgent",
+            "reply_to": first["message"]["id"],
+        },
+    )
+    assert urgent["ok"] is True, urgent
+    live = await bertil.wait_for("message:new", lambda m: m["id"] == urgent["message"]["id"])
+    listed = await client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=world.anna.headers)
+    stored = {m["id"]: m for m in (await listed.json())["items"]}
+    for sent in (first["message"], urgent["message"], live):
+        assert sent == stored[sent["id"]]
+    assert urgent["message"]["state"] == "open" and urgent["message"]["recipients"][0]["needs_ack"] is True
+
+
+async def test_sending_connection_gets_the_message_in_its_ack_and_other_devices_live(client, world, connect):
+    conversation = await unit_conversation(client, world)
+    anna_desk = await connect(world.anna)
+    anna_phone = await connect(world.anna)
+    bertil = await connect(world.bertil)
+    sent = await anna_desk.call(
+        "message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "Hej"}
+    )
+    message_id = sent["message"]["id"]
+    await bertil.wait_for("message:new", lambda m: m["id"] == message_id)
+    await anna_phone.wait_for("message:new", lambda m: m["id"] == message_id)
+    await asyncio.sleep(0.3)  # the same emit reached the other two; give a stray copy time to arrive
+    assert anna_desk.events["message:new"] == []
+
+
+def test_new_rows_have_exactly_the_table_columns():
+    """NewMessage/NewReceipt are inserted as rows: a column added to the table must be added to them too."""
+    for row_type, model in ((NewMessage, Message), (NewReceipt, Receipt)):
+        assert {f.name for f in fields(row_type)} == {c.key for c in model.__table__.columns}
 
 
 async def test_sync_returns_everything_after_cursor_in_pages(client, world, connect):
