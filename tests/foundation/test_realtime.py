@@ -15,7 +15,7 @@ def url_of(client) -> str:
 async def test_token_connects_and_unknown_event_gets_error_ack(client, actors):
     _, token = await actors.user("dora")
     sio = socketio.AsyncClient(reconnection=False)
-    await sio.connect(url_of(client), auth={"token": token}, transports=["websocket"])
+    await sio.connect(url_of(client), auth={"token": token}, transports=["websocket"], wait_timeout=10)
     try:
         ack = await sio.call("no:such:event", {"x": 1}, timeout=5)
         assert ack["ok"] is False
@@ -28,7 +28,7 @@ async def test_token_connects_and_unknown_event_gets_error_ack(client, actors):
 async def test_connect_without_valid_credentials_is_refused(client, auth):
     sio = socketio.AsyncClient(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await sio.connect(url_of(client), auth=auth, transports=["websocket"])
+        await sio.connect(url_of(client), auth=auth, transports=["websocket"], wait_timeout=10)
 
 
 async def test_foreign_origin_is_refused(client, actors):

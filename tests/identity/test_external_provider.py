@@ -108,7 +108,9 @@ async def test_backchannel_logout_ends_session_and_drops_socket_within_2s(setup)
     sio = socketio.AsyncClient(reconnection=False)
     dropped = asyncio.Event()
     sio.on("disconnect", lambda *args: dropped.set())
-    await sio.connect(live.base, headers={"Cookie": f"brygga_session={cookie}"}, transports=["websocket"])
+    await sio.connect(
+        live.base, headers={"Cookie": f"brygga_session={cookie}"}, transports=["websocket"], wait_timeout=10
+    )
     try:
         # The user logs out at the provider (RP-initiated there); it tells Brygga over the back channel.
         async with browser.session.get(f"{provider.issuer}/session/end", params={"client_id": "brygga"}) as page:

@@ -145,7 +145,9 @@ async def test_socket_of_a_timed_out_session_is_dropped(live):
     sio = socketio.AsyncClient(reconnection=False)
     dropped = asyncio.Event()
     sio.on("disconnect", lambda *args: dropped.set())
-    await sio.connect(live.base, headers={"Cookie": f"brygga_session={cookie}"}, transports=["websocket"])
+    await sio.connect(
+        live.base, headers={"Cookie": f"brygga_session={cookie}"}, transports=["websocket"], wait_timeout=10
+    )
     assert await drop_expired_session_sockets(live.ctx) == 0
     real_clock = live.ctx.clock
     live.ctx.clock = lambda: real_clock() + timedelta(minutes=live.settings.session_idle_minutes + 1)

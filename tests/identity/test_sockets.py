@@ -21,7 +21,7 @@ def url_of(client) -> str:
 
 async def connect(client, **kwargs) -> socketio.AsyncClient:
     sio = socketio.AsyncClient(reconnection=False)
-    await sio.connect(url_of(client), transports=["websocket"], **kwargs)
+    await sio.connect(url_of(client), transports=["websocket"], wait_timeout=10, **kwargs)
     return sio
 
 
@@ -31,7 +31,7 @@ async def refused_reason(client, **kwargs) -> str:
     reasons: list[object] = []
     sio.on("connect_error", lambda data=None: reasons.append(data))
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await sio.connect(url_of(client), transports=["websocket"], **kwargs)
+        await sio.connect(url_of(client), transports=["websocket"], wait_timeout=10, **kwargs)
     if reasons and isinstance(reasons[0], dict) and isinstance(reasons[0].get("data"), dict):
         return str(reasons[0]["data"]["code"])
     return "refused"

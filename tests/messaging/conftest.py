@@ -89,7 +89,7 @@ async def connect(client):
         listener = Listener(sio)
         for name in ("message:new", "message:updated", "receipt", "typing", "escalation", "inbox"):
             sio.on(name, (lambda n: lambda data: listener.events[n].append(data))(name))
-        await sio.connect(url_of(client), auth={"token": person.token}, transports=["websocket"])
+        await sio.connect(url_of(client), auth={"token": person.token}, transports=["websocket"], wait_timeout=10)
         opened.append(sio)
         return listener
 

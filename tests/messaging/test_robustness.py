@@ -81,7 +81,9 @@ async def test_hypothesis_malformed_events_never_break_the_server(client, ctx, w
 
     async def attacker_client() -> socketio.AsyncClient:
         sio = socketio.AsyncClient(reconnection=False)
-        await sio.connect(url_of(client), auth={"token": world.cecilia.token}, transports=["websocket"])
+        await sio.connect(
+            url_of(client), auth={"token": world.cecilia.token}, transports=["websocket"], wait_timeout=10
+        )
         return sio
 
     attacker = await attacker_client()
@@ -162,3 +164,13 @@ async def test_in_memory_rate_limiter_window():
     now[0] = 25.0  # two windows later everything is forgotten
     assert await limiter.hit("k", 3, 10) is True
     assert await limiter.hit("other", 1, 10) is True
+
+
+async def test_in_memory_hit_all_counts_all_keys_or_none():
+    now = [0.0]
+    limiter = InMemoryRateLimiter(now=lambda: now[0])
+    assert await limiter.hit_all([("conn", 5, 10), ("send", 2, 10)]) is True
+    assert await limiter.hit_all([("conn", 5, 10), ("send", 2, 10)]) is True
+    # "send" is full: refused, and the refused event is not counted on "conn" either.
+    assert [await limiter.hit_all([("conn", 5, 10), ("send", 2, 10)]) for _ in range(3)] == [False] * 3
+    assert [await limiter.hit("conn", 5, 10) for _ in range(4)] == [True, True, True, False]

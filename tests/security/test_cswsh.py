@@ -22,9 +22,7 @@ async def test_foreign_origin_is_refused_on_polling_and_websocket(client, actors
     own_origin = "http://127.0.0.1"  # settings.public_base_url in tests
 
     # Long-polling handshake, with the victim's credentials attached.
-    polling = await client.get(
-        "/socket.io/?EIO=4&transport=polling", headers={"Origin": EVIL, **bearer(token)}
-    )
+    polling = await client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": EVIL, **bearer(token)})
     assert polling.status == 400
     assert "sid" not in await polling.text()
     same_site = await client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": own_origin})
@@ -44,7 +42,9 @@ async def test_foreign_origin_is_refused_on_polling_and_websocket(client, actors
     for transport in ("polling", "websocket"):
         sio = socketio.AsyncClient(reconnection=False)
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await sio.connect(url, auth={"token": token}, headers={"Origin": EVIL}, transports=[transport])
+            await sio.connect(
+                url, auth={"token": token}, headers={"Origin": EVIL}, transports=[transport], wait_timeout=10
+            )
 
 
 async def test_forwarded_host_from_a_client_is_not_a_bypass_behind_the_proxy(client):

@@ -109,7 +109,7 @@ class Bot:
             self.sio.on(name, lambda data, name=name: self.events.append(name))
 
     async def connect(self) -> None:
-        await self.sio.connect(self.base_url, auth=self.auth, transports=["websocket"])
+        await self.sio.connect(self.base_url, auth=self.auth, transports=["websocket"], wait_timeout=10)
 
     async def join(self) -> dict[str, Any]:
         self.joined_at = time.monotonic()

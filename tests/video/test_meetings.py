@@ -95,7 +95,9 @@ async def test_guest_link_works_once_and_can_be_revoked(client, actors):
     # The guest token is for the meeting's socket only, never the HTTP API.
     assert (await client.get(f"/api/v1/meetings/{meeting['id']}", headers=bearer(guest["guest_token"]))).status == 401
     sio = socketio.AsyncClient(reconnection=False)
-    await sio.connect(url_of(client), auth={"guest_token": guest["guest_token"]}, transports=["websocket"])
+    await sio.connect(
+        url_of(client), auth={"guest_token": guest["guest_token"]}, transports=["websocket"], wait_timeout=10
+    )
     other_domain = await sio.call("no:such:event", {}, timeout=5)
     assert other_domain["ok"] is False
     # Revoking the link ends the guest session: a new connection is refused.
@@ -106,7 +108,9 @@ async def test_guest_link_works_once_and_can_be_revoked(client, actors):
     await sio.disconnect()
     refused = socketio.AsyncClient(reconnection=False)
     try:
-        await refused.connect(url_of(client), auth={"guest_token": guest["guest_token"]}, transports=["websocket"])
+        await refused.connect(
+            url_of(client), auth={"guest_token": guest["guest_token"]}, transports=["websocket"], wait_timeout=10
+        )
         raise AssertionError("a revoked guest session connected")
     except socketio.exceptions.ConnectionError:
         pass

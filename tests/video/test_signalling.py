@@ -41,7 +41,7 @@ class Peer:
         self.meeting_id = ""
 
     async def __aenter__(self) -> Peer:
-        await self.sio.connect(self.url, auth=self.auth, transports=["websocket"])
+        await self.sio.connect(self.url, auth=self.auth, transports=["websocket"], wait_timeout=10)
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
