@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[METRICS] = metrics
     sio = create_sio(settings)
     sio.attach(app, socketio_path="socket.io")
-    ctx = AppContext(settings=settings, db=Database(settings.effective_database_url), sio=sio)
+    database = Database(settings.effective_database_url, background_checkpoints=True)
+    ctx = AppContext(settings=settings, db=database, sio=sio)
     app[CTX] = ctx
 
     domain_plugins = plugins()
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(ctx.db.close)
+            await stack.enter_async_context(ctx.db.background_checkpoints())
             await stack.enter_async_context(asynccontextmanager(ratelimit.lifecycle)(ctx))
             for plugin in domain_plugins:
                 for context in plugin.lifecycle:
