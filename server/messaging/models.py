@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -99,6 +100,11 @@ class MessageRevision(Base):
     body_enc: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+# Conditions of the partial indexes on receipts; a query uses one only if its WHERE carries the same terms.
+RECEIPT_OPEN = "returned_at IS NULL AND (read_at IS NULL OR acknowledged_at IS NULL)"
+RECEIPT_ESCALATED_OPEN = "escalated_at IS NOT NULL AND acknowledged_at IS NULL AND returned_at IS NULL"
+
+
 class Receipt(Base):
     """Per message and recipient (unit or user): delivered, read, acknowledged, claimed, returned, escalated."""
 
@@ -122,6 +128,23 @@ class Receipt(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     escalation_route: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    # The inbox counts run about once a second per busy unit: partial indexes keep them proportional to
+    # what is still open, not to the unit's whole history of read and acknowledged messages.
+    __table_args__ = (
+        Index(
+            "ix_message_receipts_open_unit",
+            "unit_id",
+            sqlite_where=text(RECEIPT_OPEN),
+            postgresql_where=text(RECEIPT_OPEN),
+        ),
+        Index(
+            "ix_message_receipts_escalated_open",
+            "message_id",
+            sqlite_where=text(RECEIPT_ESCALATED_OPEN),
+            postgresql_where=text(RECEIPT_ESCALATED_OPEN),
+        ),
+    )
 
 
 class Escalation(Base):

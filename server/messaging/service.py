@@ -68,6 +68,8 @@ from server.messaging.schemas import (
 log = logging.getLogger("brygga.messaging")
 
 SYSTEM_CLIENT_NAMESPACE = uuid.UUID("6d1c3c1e-8f0a-4a55-9d51-6272796767a1")
+INBOX_CHUNK = 20  # units counted and pushed per step of the once-a-second inbox pass
+INBOX_PAUSE_SECONDS = 0.01
 
 
 class Notifier(Protocol):
@@ -1276,9 +1278,10 @@ class MessagingService:
         while self._inbox_dirty:
             await asyncio.sleep(1.0)  # coalesce: one round of counts per second at most
             dirty, self._inbox_dirty = list(self._inbox_dirty), set()
-            # Small chunks with a yield between them: one long pass would hold up the sends behind it.
-            for start in range(0, len(dirty), 50):
-                chunk = dirty[start : start + 50]
+            # Small chunks with a short pause between them: one burst of counting and pushing would hold up
+            # the sends that arrive meanwhile (seen as a send→deliver latency spike once a second).
+            for start in range(0, len(dirty), INBOX_CHUNK):
+                chunk = dirty[start : start + INBOX_CHUNK]
                 try:
                     async with self.db.transaction() as session:
                         counts = await store.inbox_counts_many(session, chunk)
@@ -1286,7 +1289,7 @@ class MessagingService:
                         await self.notifier.emit("inbox", {"unit_id": str(unit_id), **values}, [unit_room(unit_id)])
                 except Exception:
                     log.exception("inbox count failed")
-                await asyncio.sleep(0)
+                await asyncio.sleep(INBOX_PAUSE_SECONDS)
 
     # ------------------------------------------------------------------------------ unit settings
 

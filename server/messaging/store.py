@@ -337,7 +337,12 @@ async def inbox_counts_many(session: AsyncSession, unit_ids: list[uuid.UUID]) ->
             func.sum(and_(Receipt.escalated_at.is_not(None), open_ack).cast(Integer())),
             func.sum(and_(Receipt.claimed_at.is_not(None), open_ack).cast(Integer())),
         )
-        .where(Receipt.unit_id.in_(unit_ids), Receipt.returned_at.is_(None))
+        .where(
+            Receipt.unit_id.in_(unit_ids),
+            Receipt.returned_at.is_(None),
+            # Implied by the sums (a read and acknowledged receipt adds 0 to each); lets the open-receipt index serve.
+            or_(Receipt.read_at.is_(None), open_ack),
+        )
         .group_by(Receipt.unit_id)
     )
     for unit_id, unread, unacked, escalated, claimed in rows.all():
