@@ -147,6 +147,8 @@ async def client_phase(base: str, tokens: list[str], meeting_id: str, seconds: f
                         transceiver.sender.replaceTrack(PreEncoded(kind))
                         transceiver.direction = "sendonly"
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
+                if not self.sio.connected:
+                    return  # left the meeting while answering (the latency phase joins and leaves in a loop)
                 await self.sio.call(
                     "video:answer", {"meeting_id": meeting_id, "sdp": self.pc.localDescription.sdp}, timeout=30
                 )

@@ -300,7 +300,10 @@ class Relay:
                 peer.outgoing[(publisher, kind)] = transceiver
 
     async def answer(self, pid: str, sdp: str) -> dict[str, Any]:
-        peer = self.peers[pid]
+        peer = self.peers.get(pid)
+        if peer is None or peer.pc.signalingState == "closed":
+            # The participant left while its answer was on the way: nothing is left to negotiate.
+            return {"ignored": "left"}
         await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         peer.negotiating = False
         if peer.dirty:
@@ -311,7 +314,9 @@ class Relay:
     async def candidate(
         self, pid: str, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
     ) -> dict[str, Any]:
-        peer = self.peers[pid]
+        peer = self.peers.get(pid)
+        if peer is None or peer.pc.signalingState == "closed":
+            return {"ignored": "left"}
         if not candidate:
             return {}
         parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
