@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -10,6 +9,7 @@ from server.audit import chain
 from server.audit.cli import register_cli
 from server.audit.routes import api
 from server.core import leases
+from server.core.background import running
 from server.core.context import AppContext
 from server.core.plugin import Plugin
 
@@ -21,21 +21,15 @@ async def chainer(ctx: AppContext) -> AsyncIterator[None]:
     key = chain.load_or_create_signing_key(ctx.settings.data_dir)
     config: chain.ChainerConfig = ctx.services.setdefault("audit_chainer_config", chain.ChainerConfig())
     keeper = leases.LeaseKeeper(ctx.db, CHAINER_LEASE, leases.node_id(ctx), ttl=config.lease_ttl)
-    keeping = asyncio.create_task(keeper.run(), name="audit-chainer-lease")
-    task = asyncio.create_task(chain.run_chainer(ctx.db, key, config, lambda: keeper.held), name="audit-chainer")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if keeper.held:
-            with contextlib.suppress(Exception):
-                await chain.chain_pending(ctx.db)
-                await chain.write_checkpoint(ctx.db, key)
-        keeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeping
+    async with running(keeper.run(), name="audit-chainer-lease"):
+        try:
+            async with running(chain.run_chainer(ctx.db, key, config, lambda: keeper.held), name="audit-chainer"):
+                yield
+        finally:
+            if keeper.held:  # seal once more while the lease is still ours
+                with contextlib.suppress(Exception):
+                    await chain.chain_pending(ctx.db)
+                    await chain.write_checkpoint(ctx.db, key)
 
 
 PLUGIN = Plugin(name="audit", api=api, cli=register_cli, lifecycle=[chainer])

@@ -9,7 +9,6 @@ happens to cross SQLite's automatic checkpoint threshold.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+from server.core.background import running
 
 log = logging.getLogger("brygga.db")
 
@@ -135,13 +136,8 @@ class Database:
         if not self.is_sqlite:
             yield
             return
-        task = asyncio.get_running_loop().create_task(self._checkpoint_forever(interval))
-        try:
+        async with running(self._checkpoint_forever(interval), name="sqlite-checkpoints"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _checkpoint_forever(self, interval: float) -> None:
         while True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from typing import Any
 
 import socketio
 
+from server.core.background import running
 from server.core.context import AppContext
 from server.core.models import AccessToken
 from server.core.realtime import Connections, unit_room, user_room
@@ -183,10 +183,5 @@ async def follow_changes(ctx: AppContext) -> AsyncIterator[None]:
             except Exception:
                 log.exception("identity change feed failed; retrying")
 
-    task = asyncio.create_task(loop(), name="identity-changes")
-    try:
+    async with running(loop(), name="identity-changes"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from server.core import leases
+from server.core.background import running
 from server.core.calendar import AlwaysOpen, UnitCalendar
 from server.core.context import AppContext
 from server.core.envelope import Envelope, KeyRing
@@ -65,15 +64,13 @@ async def lifecycle(ctx: AppContext) -> AsyncIterator[None]:
         ctx.db, ESCALATION_LEASE, leases.node_id(ctx), ttl=service.config.lease_ttl_seconds, on_change=on_change
     )
     service.may_escalate = lambda: keeper.held
-    keeping = asyncio.create_task(keeper.run(), name="messaging-escalation-lease")
-    await service.start()
-    try:
-        yield
-    finally:
-        await service.stop()
-        keeping.cancel()  # releases the lease so another node takes over without waiting for the TTL
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeping
+    # Leaving the block cancels the keeper, which releases the lease: another node takes over at once.
+    async with running(keeper.run(), name="messaging-escalation-lease"):
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
 
 
 def cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
