@@ -296,6 +296,13 @@ class MessagingService:
         self._access[conversation_id] = access
         return access
 
+    async def may(self, principal: Principal, action: str, conversation_id: uuid.UUID) -> bool:
+        """Whether `action` is allowed, to decide what a page offers; nothing is read, so nothing is audited."""
+        try:
+            return policy.allowed(principal, action, await self.access(conversation_id))
+        except NotFound:
+            return False
+
     async def require(self, principal: Principal, action: str, conversation_id: uuid.UUID) -> ConversationAccess:
         """The conversation's access if allowed; otherwise an audited denial and 404 (no existence leak)."""
         try:

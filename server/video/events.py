@@ -121,7 +121,17 @@ async def join(ctx: AppContext, principal: Principal, sid: str, body: MeetingRef
         )
         result["ice_servers"] = [server.model_dump(exclude_none=True) for server in servers]
         result["ice_transport_policy"] = settings.video_ice_transport_policy
+        result["chat_conversation_id"] = await chat_conversation(ctx, principal, access.meeting.conversation_id)
     return result
+
+
+async def chat_conversation(ctx: AppContext, principal: Principal, conversation_id: uuid.UUID | None) -> str | None:
+    """The meeting chat is the linked conversation, for those who may post in it (never guests: it is the
+    units' clinical record of the case)."""
+    if conversation_id is None or principal.is_guest:
+        return None
+    allowed_to_post = await ctx.services["messaging"].may(principal, "conversation.post", conversation_id)
+    return str(conversation_id) if allowed_to_post else None
 
 
 @events.on("video:answer", Answer, "The browser's SDP answer to a video:offer", allow_guests=True)

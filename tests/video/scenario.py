@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,35 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+async def chat_round(
+    base: str, browsers: list[BrowserParticipant], conversation_id: str, officer_headers: dict[str, str]
+) -> dict[str, Any]:
+    """The host writes in the meeting chat; the officer answers from Brygga's messaging API."""
+    host_page, guest_page = browsers[0].page, browsers[1].page
+    chat = host_page.get_by_test_id("chat")
+    await chat.get_by_label("Meddelande").fill("Rullator levereras fredag")
+    await chat.get_by_role("button", name="Skicka").click()
+    await chat.get_by_test_id("chat-message").filter(has_text="Rullator levereras fredag").wait_for(timeout=10_000)
+    async with aiohttp.ClientSession(base) as http:
+        async with http.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"client_id": str(uuid.uuid4()), "body": "Hemtjänsten tar emot kl 14"},
+            headers=officer_headers,
+        ) as response:
+            answered = response.status
+        await chat.get_by_test_id("chat-message").filter(has_text="Hemtjänsten tar emot kl 14").wait_for(
+            timeout=10_000
+        )
+        async with http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=officer_headers) as response:
+            stored = [m["body"] for m in (await response.json())["items"] if m["kind"] == "text"]
+    return {
+        "answer_status": answered,
+        "host_panel": await chat.get_by_test_id("chat-message").all_inner_texts(),
+        "guest_panels": await guest_page.get_by_test_id("chat").count(),
+        "stored": stored,
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"addresses": args.addresses}
     workdir = Path(tempfile.mkdtemp(prefix="brygga-call-"))
@@ -170,11 +200,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         _, nurse = await actors.user("nurse", units={ward: "member"})
         _, officer = await actors.user("officer", units={home_care: "member"})
         headers = {"Authorization": f"Bearer {nurse}"}
+        officer_headers = {"Authorization": f"Bearer {officer}"}
         async with aiohttp.ClientSession(base) as http:
+            # Booked from the case's conversation, which is also the meeting chat.
+            async with http.post(
+                "/api/v1/conversations",
+                json={"subject": "Utskrivning", "from_unit_id": str(ward), "unit_ids": [str(home_care)]},
+                headers=headers,
+            ) as response:
+                conversation_id = (await response.json())["id"]
             body = {
                 "title": "SIP-möte",
                 "starts_at": datetime.now(UTC).isoformat(),
                 "invited_unit_ids": [str(home_care)],
+                "conversation_id": conversation_id,
             }
             async with http.post("/api/v1/meetings", json=body, headers=headers) as response:
                 meeting = await response.json()
@@ -294,6 +333,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "audio_frames": sum(bot.audio_frames.values()) - audio_before,
         }
         assert (await bot.call("video:bandwidth", audio_only=False))["ok"]
+        if browsers:
+            result["chat"] = await chat_round(base, browsers, conversation_id, officer_headers)
         result["browser_errors"] = {p.label: p.errors for p in browsers}
         result["participant_ids"] = {"bot": bot.participant_id}
         result["ice_routes"] = {"bot": bot.route()}

@@ -73,6 +73,16 @@ def test_call_with_two_browsers_a_bot_and_an_admitted_guest(tmp_path):
     assert host_view[ids["bot"]]["organisation"] == "Org för Hemtjänst Farsta"
     assert host_view[ids["bot"]]["name"] == "Officer"
 
+    # The meeting chat is the linked conversation: what the host writes there is stored in it, an answer
+    # from the conversation shows up live, and the guest has no chat at all.
+    chat = result["chat"]
+    assert chat["stored"] == ["Rullator levereras fredag", "Hemtjänsten tar emot kl 14"]
+    assert chat["answer_status"] == 201
+    assert len(chat["host_panel"]) == 2
+    assert chat["host_panel"][0].startswith("Nurse") and "Rullator levereras fredag" in chat["host_panel"][0]
+    assert chat["host_panel"][1].startswith("Officer") and "Hemtjänsten tar emot kl 14" in chat["host_panel"][1]
+    assert chat["guest_panels"] == 0
+
     # Audio-only mode: no video reaches the bot, audio still does.
     assert result["audio_only"]["video_frames"] == 0 and result["audio_only"]["audio_frames"] > 50
 

@@ -20,7 +20,7 @@ import socketio
 
 from server.video.turn import ice_servers, turn_credentials
 from tests.conftest import bearer
-from tests.video.test_meetings import setup_people
+from tests.video.test_meetings import book, setup_people
 
 
 @pytest.fixture
@@ -190,6 +190,68 @@ async def test_waiting_room_admission_and_host_controls(client, actors, ctx):
         assert meeting["status"] == "ended"
     finally:
         for peer in peers.values():
+            await peer.__aexit__()
+
+
+async def test_meeting_chat_is_the_linked_conversation_for_staff_who_may_post_there(client, actors):
+    ward, home_care, outsider_unit, nurse, officer, outsider = await setup_people(actors)
+    created = await client.post(
+        "/api/v1/conversations",
+        json={"subject": "SIP fredag", "from_unit_id": str(ward), "unit_ids": [str(home_care)]},
+        headers=bearer(nurse),
+    )
+    conversation_id = (await created.json())["id"]
+    # The outsider's unit is invited to the meeting but is no party to the conversation.
+    meeting = await book(
+        client, nurse, invited_unit_ids=[str(home_care), str(outsider_unit)], conversation_id=conversation_id
+    )
+    link = await (
+        await client.post(f"/api/v1/meetings/{meeting['id']}/guest-links", json={}, headers=bearer(nurse))
+    ).json()
+    redeemed = await client.post(
+        "/api/v1/guest-links/redeem",
+        json={"link": link["url"].split("#guest=")[1], "name": "Gunnar", "code": link["code"]},
+    )
+    guest_token = (await redeemed.json())["guest_token"]
+
+    peers = [
+        Peer(client, {"token": nurse}),
+        Peer(client, {"token": officer}),
+        Peer(client, {"token": outsider}),
+        Peer(client, {"guest_token": guest_token}),
+    ]
+    for peer in peers:
+        peer.meeting_id = meeting["id"]
+        await peer.__aenter__()
+    try:
+        host, colleague, stranger, guest = peers
+        assert (await host.call("video:join"))["chat_conversation_id"] == conversation_id
+        assert (await colleague.call("video:join"))["chat_conversation_id"] == conversation_id
+        assert (await stranger.call("video:join"))["chat_conversation_id"] is None
+        knock = await guest.call("video:join")
+        await host.call("video:admit", participant_id=knock["participant_id"])
+        await guest.wait_for("video:admitted")
+        admitted = await guest.call("video:join")
+        assert admitted["state"] == "joined" and admitted["chat_conversation_id"] is None
+
+        # The chat is plain messaging on the same connection: stored in the conversation, seen live.
+        sent = await colleague.sio.call(
+            "message:send",
+            {"conversation_id": conversation_id, "client_id": str(uuid.uuid4()), "body": "Hemtjänsten är klar"},
+            timeout=20,
+        )
+        assert sent["ok"] is True and sent["message"]["body"] == "Hemtjänsten är klar"
+        seen = await host.wait_for("message:new")
+        assert seen["id"] == sent["message"]["id"]
+        refused = await guest.sio.call(
+            "message:send",
+            {"conversation_id": conversation_id, "client_id": str(uuid.uuid4()), "body": "hej"},
+            timeout=20,
+        )
+        assert refused["ok"] is False
+        assert "message:new" not in guest.names() and "message:new" not in stranger.names()
+    finally:
+        for peer in peers:
             await peer.__aexit__()
 
 

@@ -15,6 +15,18 @@ export type Participant = {
   screen: boolean;
 };
 
+/** A message of the meeting chat, which is the meeting's linked conversation (fields used here). */
+export type ChatMessage = {
+  id: string;
+  seq: number;
+  client_id: string;
+  conversation_id: string;
+  sender: { id: string; name: string } | null;
+  kind?: "text" | "system";
+  body: string | null;
+  created_at: string;
+};
+
 export type RemoteVideoStats = { framesDecoded: number; frameWidth: number; bytesReceived: number; codec: string };
 
 export type Auth = { token: string } | { guest_token: string } | Record<string, never>;
@@ -34,7 +46,10 @@ export type CallEvents = {
   onLobby: (waiting: Participant[]) => void;
   onStreams: (streams: Map<string, MediaStream>) => void;
   onMuteRequest: (request: { audio?: boolean; video?: boolean }) => void;
+  onChatMessage: (message: ChatMessage) => void;
 };
+
+const CHAT_SEND_ATTEMPTS = 3;
 
 const VIDEO_CAPS: RTCRtpEncodingParameters = { maxBitrate: 500_000, maxFramerate: 15 };
 
@@ -43,6 +58,8 @@ export class MeetingCall {
   pc: RTCPeerConnection | null = null;
   participantId = "";
   host = false;
+  /** Set when the meeting has a linked conversation this user may post in; never for guests. */
+  chatConversationId: string | null = null;
   private tracksByMid: Record<string, { participant_id: string; kind: string }> = {};
   private streams = new Map<string, MediaStream>();
   private ready: Promise<void> = Promise.resolve();
@@ -68,6 +85,9 @@ export class MeetingCall {
     this.socket.on("video:ended", () => this.finish("ended"));
     this.socket.on("video:removed", () => this.finish("removed"));
     this.socket.on("video:media_failed", () => this.finish("failed"));
+    this.socket.on("message:new", (message: ChatMessage) => {
+      if (message.conversation_id === this.chatConversationId) this.events.onChatMessage(message);
+    });
     this.socket.on("video:mute_request", (request: { audio?: boolean; video?: boolean }) =>
       this.events.onMuteRequest(request),
     );
@@ -87,6 +107,7 @@ export class MeetingCall {
       return;
     }
     this.host = Boolean(ack.host);
+    this.chatConversationId = (ack.chat_conversation_id as string | null | undefined) ?? null;
     this.createPeer(ack.ice_servers as RTCIceServer[], ack.ice_transport_policy as RTCIceTransportPolicy);
     this.events.onParticipants(ack.participants as Participant[]);
     this.events.onLobby(ack.waiting as Participant[]);
@@ -188,6 +209,22 @@ export class MeetingCall {
   async setAudioOnly(on: boolean): Promise<void> {
     await this.call("video:bandwidth", { audio_only: on });
     await this.replaceVideo(on ? null : (this.local.getVideoTracks()[0] ?? null), false);
+  }
+
+  /** Post in the linked conversation. Stored once even if an ack is lost: resends reuse the client_id. */
+  async sendChat(body: string): Promise<ChatMessage> {
+    const payload = { conversation_id: this.chatConversationId, client_id: crypto.randomUUID(), body };
+    for (let attempt = 1; ; attempt++) {
+      let ack: Ack;
+      try {
+        ack = await this.socket.timeout(10_000).emitWithAck("message:send", payload);
+      } catch (timeout) {
+        if (attempt >= CHAT_SEND_ATTEMPTS || !this.socket.connected) throw timeout;
+        continue;
+      }
+      if (!ack.ok) throw new Error(ack.error.message);
+      return ack.message as ChatMessage;
+    }
   }
 
   admit(participantId: string) {

@@ -3,7 +3,7 @@
 // (guest link). The fragment is never sent to the server and is cleared from the address bar.
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { MeetingCall, type Auth, type Participant, type RemoteVideoStats } from "./call";
+import { MeetingCall, type Auth, type ChatMessage, type Participant, type RemoteVideoStats } from "./call";
 import { identityLabel, initialLang, translate, type Lang, type TextKey } from "./i18n";
 import "./meeting.css";
 
@@ -46,6 +46,7 @@ function App() {
   const [confirmEnd, setConfirmEnd] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [route, setRoute] = useState("");
+  const [chat, setChat] = useState<ChatMessage[]>([]);
   const isGuest = ENTRY.guestSecret !== null;
 
   useEffect(() => {
@@ -118,6 +119,7 @@ function App() {
         onParticipants: setParticipants,
         onLobby: setWaiting,
         onStreams: setStreams,
+        onChatMessage: (message) => setChat((messages) => withMessage(messages, message)),
         onMuteRequest: (request) => {
           if (request.audio === false) void meetingCall.setMicrophone(false).then(() => setMicOn(false));
           if (request.video === false) void meetingCall.setCamera(false).then(() => setCamOn(false));
@@ -126,11 +128,21 @@ function App() {
       });
       setCall(meetingCall);
       await meetingCall.join();
+      if (meetingCall.chatConversationId) void loadChat(meetingCall.chatConversationId, credentials);
       if (audioOnly) await meetingCall.setAudioOnly(true);
     } catch (exc) {
       setPhase("setup");
       setError((exc as Error).message);
     }
+  }
+
+  /** The latest messages of the linked conversation (the REST read is access-logged like any other). */
+  async function loadChat(conversationId: string, credentials: Auth) {
+    const headers: Record<string, string> = "token" in credentials ? { Authorization: `Bearer ${credentials.token}` } : {};
+    const response = await fetch(`/api/v1/conversations/${conversationId}/messages?limit=30`, { headers });
+    if (!response.ok) return;
+    const body = (await response.json()) as { items: ChatMessage[] };
+    setChat((messages) => body.items.reduce(withMessage, messages));
   }
 
   async function toggleShare() {
@@ -291,6 +303,16 @@ function App() {
               </button>
             </div>
           )}
+          {call.chatConversationId && (
+            <MeetingChat
+              lang={lang}
+              messages={chat}
+              send={async (body) => {
+                const sent = await call.sendChat(body);
+                setChat((messages) => withMessage(messages, sent));
+              }}
+            />
+          )}
           {call.host && (
             <aside data-testid="lobby" class="lobby" aria-label={t("lobby")}>
               <h2>{t("lobby")}</h2>
@@ -325,6 +347,81 @@ function App() {
         </section>
       )}
     </main>
+  );
+}
+
+/** People's messages in order, each once (the send ack and the history page may carry the same one);
+ * system notices of the conversation (such as the meeting invitation) stay in the main client. */
+function withMessage(messages: ChatMessage[], message: ChatMessage): ChatMessage[] {
+  if (message.kind === "system" || messages.some((m) => m.id === message.id)) return messages;
+  return [...messages, message].sort((a, b) => a.seq - b.seq);
+}
+
+function MeetingChat(props: { lang: Lang; messages: ChatMessage[]; send: (body: string) => Promise<void> }) {
+  const t = (key: TextKey) => translate(props.lang, key);
+  const [draft, setDraft] = useState("");
+  const [sending, setSending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => list.current?.lastElementChild?.scrollIntoView({ block: "nearest" }), [props.messages.length]);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    const body = draft.trim();
+    if (!body) return;
+    setSending(true);
+    setError(null);
+    try {
+      await props.send(body);
+      setDraft("");
+    } catch (exc) {
+      // Keep the draft: nothing is lost, the user can send it again.
+      setError((exc as Error).message.includes("timed out") ? t("chatTimeout") : (exc as Error).message);
+    } finally {
+      setSending(false);
+    }
+  }
+
+  return (
+    <aside data-testid="chat" class="chat" aria-labelledby="chat-heading">
+      <h2 id="chat-heading">{t("chat")}</h2>
+      <p class="chat-help">{t("chatHelp")}</p>
+      <ol ref={list} aria-live="polite">
+        {props.messages.length === 0 && <li class="chat-empty">{t("chatEmpty")}</li>}
+        {props.messages.map((m) => (
+          <li data-testid="chat-message" key={m.id}>
+            <strong>{m.sender?.name ?? "Brygga"}</strong>{" "}
+            <time dateTime={m.created_at}>
+              {new Date(m.created_at).toLocaleTimeString(props.lang === "sv" ? "sv-SE" : "en-GB", {
+                timeZone: "Europe/Stockholm",
+                hour: "2-digit",
+                minute: "2-digit",
+              })}
+            </time>
+            <p>{m.body}</p>
+          </li>
+        ))}
+      </ol>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      <form onSubmit={submit}>
+        <label>
+          {t("chatMessage")}
+          <textarea
+            value={draft}
+            maxLength={8000}
+            rows={2}
+            onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)}
+          />
+        </label>
+        <button type="submit" disabled={sending || !draft.trim()}>
+          {sending ? t("chatSending") : t("chatSend")}
+        </button>
+      </form>
+    </aside>
   );
 }
 
