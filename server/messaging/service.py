@@ -694,10 +694,12 @@ class MessagingService:
                         job.future.set_exception(Problem("internal", "The message could not be stored; send it again."))
 
     async def _commit_batch(self, batch: list[_Send]) -> None:
+        # Optimistic: a resend of a stored message is rare, and the unique (sender, client_id) index
+        # refuses it anyway; looking first would cost a query in every batch. Not with attachments: a
+        # resend's files are linked to the stored message already and would be refused as sent.
+        optimistic = not any(job.request.attachments for job in batch)
         try:
-            # Optimistic: a resend of a stored message is rare, and the unique (sender, client_id)
-            # index refuses it anyway; looking first would cost a query in every batch.
-            created = await self._store_batch(batch, look_for_resends=False)
+            created = await self._store_batch(batch, look_for_resends=not optimistic)
         except IntegrityError:
             try:
                 created = await self._store_batch(batch)

@@ -124,3 +124,29 @@ async def test_absurd_cursor_is_a_validation_error(client, actors):
     )
     assert response.status == 422
     assert (await response.json())["code"] == "validation_error"
+
+
+async def test_resend_of_a_message_with_an_attachment_returns_the_stored_message(client, world, connect):
+    """The ack was lost: the client sends the same client_id with the same (already linked) file again."""
+    conversation = await unit_conversation(client, world)
+    uploaded = await client.post(
+        f"/api/v1/conversations/{conversation['id']}/attachments",
+        data=b"%PDF-1.7\nepikris\n%%EOF\n",
+        headers={**world.anna.headers, "Content-Type": "application/pdf", "X-Filename": "epikris.pdf"},
+    )
+    attachment = await uploaded.json()
+    anna = await connect(world.anna)
+    payload = {
+        "conversation_id": conversation["id"],
+        "client_id": str(uuid.uuid4()),
+        "body": "Epikris bifogad",
+        "attachments": [attachment["id"]],
+    }
+    first = await anna.call("message:send", payload)
+    again = await anna.call("message:send", payload)
+    assert first["ok"] is True and again["ok"] is True, again
+    assert again["message"]["id"] == first["message"]["id"] and again["duplicate"] is True
+    listed = await (
+        await client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=world.anna.headers)
+    ).json()
+    assert [m["body"] for m in listed["items"] if m["kind"] == "text"] == ["Epikris bifogad"]
