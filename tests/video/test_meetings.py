@@ -21,6 +21,27 @@ async def book(client, token, **extra):
     return await response.json()
 
 
+async def conversation_between(client, token, from_unit, to_unit, subject="Utskrivning fredag") -> str:
+    created = await client.post(
+        "/api/v1/conversations",
+        json={"subject": subject, "from_unit_id": str(from_unit), "unit_ids": [str(to_unit)]},
+        headers=bearer(token),
+    )
+    assert created.status == 201, await created.text()
+    return str((await created.json())["id"])
+
+
+async def redeemed_guest_link(client, host_token, meeting_id, name="Gunnar") -> tuple[str, str]:
+    """A guest link made by the host and redeemed with its code: (guest token, link id)."""
+    link = await (
+        await client.post(f"/api/v1/meetings/{meeting_id}/guest-links", json={}, headers=bearer(host_token))
+    ).json()
+    redeemed = await client.post(
+        "/api/v1/guest-links/redeem", json={"link": link["url"].split("#guest=")[1], "name": name, "code": link["code"]}
+    )
+    return (await redeemed.json())["guest_token"], link["id"]
+
+
 async def setup_people(actors):
     ward = await actors.unit("Avdelning 12")
     home_care = await actors.unit("Hemtjänst Söder", org_kind="municipality")
@@ -168,24 +189,18 @@ async def test_wrong_codes_lock_the_link(client, actors):
 
 async def test_booking_from_a_conversation_posts_the_invitation_there(client, actors):
     ward, home_care, _outsider_unit, nurse, officer, outsider = await setup_people(actors)
-    created = await client.post(
-        "/api/v1/conversations",
-        json={"subject": "Utskrivning fredag", "from_unit_id": str(ward), "unit_ids": [str(home_care)]},
-        headers=bearer(nurse),
-    )
-    assert created.status == 201, await created.text()
-    conversation = await created.json()
+    conversation_id = await conversation_between(client, nurse, ward, home_care)
 
     refused = await client.post(
         "/api/v1/meetings",
-        json={"title": "x", "starts_at": datetime.now(UTC).isoformat(), "conversation_id": conversation["id"]},
+        json={"title": "x", "starts_at": datetime.now(UTC).isoformat(), "conversation_id": conversation_id},
         headers=bearer(outsider),
     )
     assert refused.status == 404  # not a participant: the conversation does not exist for them
 
-    meeting = await book(client, nurse, invited_unit_ids=[str(home_care)], conversation_id=conversation["id"])
+    meeting = await book(client, nurse, invited_unit_ids=[str(home_care)], conversation_id=conversation_id)
     feed = await (await client.get("/api/v1/conversations/sync?since=0", headers=bearer(officer))).json()
-    notices = [m for m in feed["messages"] if m["conversation_id"] == conversation["id"] and m["kind"] == "system"]
+    notices = [m for m in feed["messages"] if m["conversation_id"] == conversation_id and m["kind"] == "system"]
     assert len(notices) == 1
     invitation = notices[0]["system"]
     assert invitation["kind"] == "video_meeting_booked"

@@ -20,7 +20,7 @@ import socketio
 
 from server.video.turn import ice_servers, turn_credentials
 from tests.conftest import bearer
-from tests.video.test_meetings import book, setup_people
+from tests.video.test_meetings import book, conversation_between, redeemed_guest_link, setup_people
 
 
 @pytest.fixture
@@ -69,19 +69,8 @@ async def meeting_with_people(client, actors) -> dict[str, Any]:
     body = {"title": "SIP", "starts_at": datetime.now(UTC).isoformat(), "invited_unit_ids": [str(home_care)]}
     meeting = await (await client.post("/api/v1/meetings", json=body, headers=bearer(nurse))).json()
     second = await (await client.post("/api/v1/meetings", json=body, headers=bearer(nurse))).json()
-
-    async def guest_for(meeting_id: str) -> tuple[str, str]:
-        link = await (
-            await client.post(f"/api/v1/meetings/{meeting_id}/guest-links", json={}, headers=bearer(nurse))
-        ).json()
-        redeemed = await client.post(
-            "/api/v1/guest-links/redeem",
-            json={"link": link["url"].split("#guest=")[1], "name": "Gunnar", "code": link["code"]},
-        )
-        return (await redeemed.json())["guest_token"], link["id"]
-
-    guest, link_id = await guest_for(meeting["id"])
-    other_guest, _ = await guest_for(second["id"])
+    guest, link_id = await redeemed_guest_link(client, nurse, meeting["id"])
+    other_guest, _ = await redeemed_guest_link(client, nurse, second["id"])
     return {
         "meeting": meeting["id"],
         "nurse": nurse,
@@ -195,24 +184,12 @@ async def test_waiting_room_admission_and_host_controls(client, actors, ctx):
 
 async def test_meeting_chat_is_the_linked_conversation_for_staff_who_may_post_there(client, actors):
     ward, home_care, outsider_unit, nurse, officer, outsider = await setup_people(actors)
-    created = await client.post(
-        "/api/v1/conversations",
-        json={"subject": "SIP fredag", "from_unit_id": str(ward), "unit_ids": [str(home_care)]},
-        headers=bearer(nurse),
-    )
-    conversation_id = (await created.json())["id"]
+    conversation_id = await conversation_between(client, nurse, ward, home_care)
     # The outsider's unit is invited to the meeting but is no party to the conversation.
     meeting = await book(
         client, nurse, invited_unit_ids=[str(home_care), str(outsider_unit)], conversation_id=conversation_id
     )
-    link = await (
-        await client.post(f"/api/v1/meetings/{meeting['id']}/guest-links", json={}, headers=bearer(nurse))
-    ).json()
-    redeemed = await client.post(
-        "/api/v1/guest-links/redeem",
-        json={"link": link["url"].split("#guest=")[1], "name": "Gunnar", "code": link["code"]},
-    )
-    guest_token = (await redeemed.json())["guest_token"]
+    guest_token, _link = await redeemed_guest_link(client, nurse, meeting["id"])
 
     peers = [
         Peer(client, {"token": nurse}),
