@@ -62,34 +62,25 @@ async def test_typo_tolerance_prefers_exact_and_prefix_hits(client, demo, admin,
     assert result["items"][0]["match"] in ("exact", "prefix")
 
 
+async def every_page(client, headers, **params) -> list[list[dict]]:
+    """Follow next_cursor from the first page to the last."""
+    pages: list[list[dict]] = []
+    cursor = None
+    while True:
+        page = await search(client, headers, **params, **({"cursor": cursor} if cursor else {}))
+        pages.append(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return pages
+
+
 async def test_filters_and_cursor_pagination(client, demo, staff):
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        params = {"q": "avdelning", "limit": 7, "type": "ward"}
-        if cursor:
-            params["cursor"] = cursor
-        page = await search(client, staff, **params)
-        seen.extend(item["id"] for item in page["items"])
-        assert all(item["unit_type"] == "ward" for item in page["items"])
-        pages += 1
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    pages = await every_page(client, staff, q="avdelning", limit=7, type="ward")
+    seen = [item["id"] for page in pages for item in page]
+    assert all(item["unit_type"] == "ward" for page in pages for item in page)
     assert len(seen) == len(set(seen)) == 70  # 7 hospitals x 5 clinics x 2 wards
-    assert pages == 10
-    listing: list[str] = []
-    cursor = None
-    while True:
-        params = {"municipality": "0182", "limit": 2}
-        if cursor:
-            params["cursor"] = cursor
-        page = await search(client, staff, **params)
-        listing.extend(item["name"] for item in page["items"])
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    assert len(pages) == 10
+    listing = [item["name"] for page in await every_page(client, staff, municipality="0182", limit=2) for item in page]
     assert listing == sorted(listing, key=str.casefold)
     assert "Nacka vårdcentral" in listing and "Hemtjänst Nacka centrum" in listing
     bad = await client.get("/api/v1/units", params={"cursor": "not-a-cursor!"}, headers=staff)
@@ -128,16 +119,7 @@ async def test_word_hits_page_without_repeats_across_the_sort_threshold(client, 
             "/api/v1/units", json={"organisation_id": organisation, "name": name, "unit_type": "ward"}, headers=admin
         )
         assert created.status == 201
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"q": "zygmund", "limit": 20}
-        if cursor:
-            params["cursor"] = cursor
-        page = await search(client, staff, **params)
-        assert {item["match"] for item in page["items"]} == {"words"}
-        seen.extend(item["name"] for item in page["items"])
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    pages = await every_page(client, staff, q="zygmund", limit=20)
+    assert {item["match"] for page in pages for item in page} == {"words"}
+    seen = [item["name"] for page in pages for item in page]
     assert sorted(seen) == sorted(names)  # every unit once: pages agree on one order

@@ -70,6 +70,11 @@ class Listener:
     async def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
         return await self.sio.call(event, data, timeout=timeout)
 
+    async def send(self, conversation_id: str, body: str, **extra: Any) -> Any:
+        """`message:send` with a fresh client_id; returns the ack."""
+        payload = {"conversation_id": conversation_id, "client_id": str(uuid.uuid4()), "body": body, **extra}
+        return await self.call("message:send", payload)
+
     async def wait_for(self, event: str, predicate=lambda _data: True, timeout: float = 5) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:

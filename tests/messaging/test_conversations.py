@@ -41,18 +41,12 @@ async def test_new_message_as_sent_live_equals_the_stored_message(client, world,
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
     bertil = await connect(world.bertil)
-    first = await anna.call(
-        "message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "Hej"}
-    )
-    urgent = await anna.call(
-        "message:send",
-        {
-            "conversation_id": conversation["id"],
-            "client_id": str(uuid.uuid4()),
-            "body": "Läkemedelslistan saknas – ring avdelningen.",
-            "priority": "urgent",
-            "reply_to": first["message"]["id"],
-        },
+    first = await anna.send(conversation["id"], "Hej")
+    urgent = await anna.send(
+        conversation["id"],
+        "Läkemedelslistan saknas – ring avdelningen.",
+        priority="urgent",
+        reply_to=first["message"]["id"],
     )
     assert urgent["ok"] is True, urgent
     live = await bertil.wait_for("message:new", lambda m: m["id"] == urgent["message"]["id"])
@@ -68,9 +62,7 @@ async def test_sending_connection_gets_the_message_in_its_ack_and_other_devices_
     anna_desk = await connect(world.anna)
     anna_phone = await connect(world.anna)
     bertil = await connect(world.bertil)
-    sent = await anna_desk.call(
-        "message:send", {"conversation_id": conversation["id"], "client_id": str(uuid.uuid4()), "body": "Hej"}
-    )
+    sent = await anna_desk.send(conversation["id"], "Hej")
     message_id = sent["message"]["id"]
     await bertil.wait_for("message:new", lambda m: m["id"] == message_id)
     await anna_phone.wait_for("message:new", lambda m: m["id"] == message_id)
