@@ -1,38 +1,64 @@
-"""SQL compiled once for SQLite and run with one round trip to the aiosqlite thread.
+"""SQL compiled once per dialect and run on the driver with one round trip per call.
 
-Going through `AsyncConnection.execute` costs three or four round trips to the driver thread per
-statement (cursor, execute, fetchall, close) plus result-object set-up. Each round trip waits for the
+Going through `AsyncConnection.execute` costs, per statement, SQLAlchemy's result set-up and on
+SQLite three or four round trips to the aiosqlite thread (cursor, execute, fetchall, close); on
+PostgreSQL the asyncpg adapter's mutex, cache check and status parsing. Each await waits for the
 event loop to come around again, so under load a transaction of a few statements spends most of its
-time queueing behind other work. These helpers keep the column types' own value conversions and run
-inside the session's transaction (Core semantics: no ORM autoflush or identity map).
+time queueing behind other work, and on PostgreSQL the feed lock is held all that time. These
+helpers keep the column types' own value conversions and run inside the session's transaction
+(Core semantics: no ORM autoflush or identity map).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "sqlite": sqlite.dialect,
+    "postgresql": postgresql_asyncpg.dialect,
+}
 
-async def driver_of(session: AsyncSession) -> Any:
-    """The aiosqlite connection inside this session's transaction."""
-    raw = await (await session.connection()).get_raw_connection()
+
+@contextmanager
+def _integrity_errors(sql: str) -> Iterator[None]:
+    """The same exception as through SQLAlchemy: callers retry on IntegrityError."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
+        raise IntegrityError(sql, None, exc) from exc
+
+
+async def driver_of(session: AsyncSession) -> tuple[str, Any]:
+    """(dialect name, the aiosqlite or asyncpg connection) inside this session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     if driver is None:
         raise RuntimeError("the session's connection is closed")
-    return driver
+    name = connection.dialect.name
+    if name == "postgresql":
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement; a statement
+        # sent straight to asyncpg before that would run outside the transaction.
+        adapted = raw.dbapi_connection
+        if getattr(adapted, "_transaction", None) is None:
+            await adapted._start_transaction()  # type: ignore[union-attr]
+    return name, driver
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """A statement compiled once for SQLite: `rows` runs a select with one `execute_fetchall`, `run_many`
-    an insert or update for many parameter sets with one `executemany`. Parameters and result columns
-    are converted with the column types' own processors."""
+class Compiled:
+    """One statement's SQL for one dialect, its positional parameter names and value conversions."""
 
     sql: str
     names: tuple[str, ...]
@@ -41,17 +67,17 @@ class Prepared:
     results: tuple[Callable[[Any], Any] | None, ...]
 
     @classmethod
-    def of(cls, statement: Any) -> Prepared:
-        dialect = sqlite.dialect()
+    def of(cls, statement: Any, dialect: Dialect) -> Compiled:
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup or ())
         return cls(
             sql=str(compiled),
             names=names,
             defaults={name: compiled.binds[name].value for name in names if not compiled.binds[name].required},
-            binds={name: compiled.binds[name].type.bind_processor(dialect) for name in names},
+            binds={name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names},
             results=tuple(
-                col.type.result_processor(dialect, None) for col in getattr(statement, "selected_columns", ())
+                col.type.dialect_impl(dialect).result_processor(dialect, None)
+                for col in statement.exported_columns  # the selected or RETURNING columns
             ),
         )
 
@@ -63,19 +89,57 @@ class Prepared:
             values.append(process_bind(value) if process_bind is not None and value is not None else value)
         return values
 
+    def converted(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if to is None or value is None else to(value) for to, value in zip(self.results, row, strict=True)
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A Core statement compiled once per dialect (SQLite or PostgreSQL): `rows` runs a select,
+    `run_many` an insert or update for many parameter sets, `rows_many` an insert … RETURNING for
+    many parameter sets (PostgreSQL only), each with one call to the driver."""
+
+    statement: Any
+    _compiled: dict[str, Compiled] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, statement: Any) -> Prepared:
+        return cls(statement)
+
+    def compiled(self, dialect_name: str) -> Compiled:
+        found = self._compiled.get(dialect_name)
+        if found is None:
+            found = self._compiled[dialect_name] = Compiled.of(self.statement, DIALECTS[dialect_name]())
+        return found
+
     async def rows(self, session: AsyncSession, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        found = await (await driver_of(session)).execute_fetchall(self.sql, self.values(params))
-        convert = self.results
-        return [
-            tuple(value if to is None or value is None else to(value) for to, value in zip(convert, row, strict=True))
-            for row in found
-        ]
+        name, driver = await driver_of(session)
+        compiled = self.compiled(name)
+        values = compiled.values(params)
+        if name == "sqlite":
+            found = await driver.execute_fetchall(compiled.sql, values)
+        else:
+            found = await driver.fetch(compiled.sql, *values)
+        return [compiled.converted(row) for row in found]
 
     async def run_many(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
-        values = [self.values(row) for row in rows]
-        try:
-            await (await driver_of(session)).executemany(self.sql, values)
-        except sqlite3.IntegrityError as exc:  # the same exception as through SQLAlchemy (callers retry on it)
-            raise IntegrityError(self.sql, None, exc) from exc
+        name, driver = await driver_of(session)
+        compiled = self.compiled(name)
+        with _integrity_errors(compiled.sql):
+            await driver.executemany(compiled.sql, [compiled.values(row) for row in rows])
+
+    async def rows_many(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """PostgreSQL: the RETURNING row of each parameter set, in the order given."""
+        if not rows:
+            return []
+        name, driver = await driver_of(session)
+        if name != "postgresql":
+            raise NotImplementedError("rows_many needs asyncpg (SQLite's executemany returns no rows)")
+        compiled = self.compiled(name)
+        with _integrity_errors(compiled.sql):
+            found = await driver.fetchmany(compiled.sql, [compiled.values(row) for row in rows])
+        return [compiled.converted(row) for row in found]

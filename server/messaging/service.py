@@ -725,7 +725,6 @@ class MessagingService:
         results: list[tuple[_Send, MessageOut, bool]] = []
         created: list[tuple[MessageOut, ConversationAccess, str | None]] = []
         async with self.write_transaction() as session:
-            await store.lock_feed(session)
             keys = [(job.principal.user_id, job.request.client_id) for job in pending]
             existing = await store.existing_sends(session, keys) if look_for_resends else {}
             fresh: list[_Send] = []
@@ -764,49 +763,13 @@ class MessagingService:
                         continue
                     results.append((job, by_message[earlier.id], False))
             now = self.clock()
-            # Core executemany inserts: the ORM unit of work costs more CPU than the database here.
-            message_ids = [uuid.uuid4() for _ in fresh]
-            seqs = await store.insert_feed(
-                session,
-                [
-                    {
-                        "conversation_id": job.request.conversation_id,
-                        "message_id": message_id,
-                        "kind": "message",
-                        "at": now,
-                    }
-                    for job, message_id in zip(fresh, message_ids, strict=True)
-                ],
-            )
-            messages: list[NewMessage] = []
+            messages = [self._new_message(job, now) for job in fresh]
             new_receipts: dict[uuid.UUID, list[NewReceipt]] = {}
-            linked: dict[uuid.UUID, list[Attachment]] = {}
-            last: dict[uuid.UUID, int] = {}
             escalations: list[dict[str, Any]] = []
-            for job, message_id, seq in zip(fresh, message_ids, seqs, strict=True):
-                request = job.request
-                message = NewMessage(
-                    id=message_id,
-                    conversation_id=request.conversation_id,
-                    seq=seq,
-                    sender_user_id=job.principal.user_id,
-                    sender_unit_id=job.sender_unit_id,
-                    client_id=request.client_id,
-                    kind="text",
-                    system_kind=None,
-                    priority=request.priority,
-                    ack_required=request.ack_required,
-                    reply_to_id=request.reply_to,
-                    attachment_ids=[str(a) for a in request.attachments],
-                    created_at=now,
-                )
-                sealed = self.envelope.seal_text(request.body, body_aad(message))
-                message.body_kek, message.body_enc = sealed.kek_id, sealed.blob
-                messages.append(message)
-                last[request.conversation_id] = seq
-                needs_ack = request.ack_required or request.priority == "urgent"
+            for job, message in zip(fresh, messages, strict=True):
+                needs_ack = job.request.ack_required or job.request.priority == "urgent"
                 receipts = [
-                    NewReceipt(uuid.uuid4(), message.id, request.conversation_id, r.unit_id, r.user_id, needs_ack)
+                    NewReceipt(uuid.uuid4(), message.id, message.conversation_id, r.unit_id, r.user_id, needs_ack)
                     for r in job.recipients
                 ]
                 new_receipts[message.id] = receipts
@@ -824,9 +787,26 @@ class MessagingService:
                     for receipt in receipts
                     if receipt.unit_id in job.due
                 ]
+            # Everything above ran before the feed lock (PostgreSQL: other nodes' writers wait while
+            # it is held); from here to COMMIT only the writes. Core executemany inserts: the ORM unit
+            # of work costs more CPU than the database here.
+            if messages:
+                await store.lock_feed(session)
+            seqs = await store.insert_feed(
+                session,
+                [
+                    {"conversation_id": m.conversation_id, "message_id": m.id, "kind": "message", "at": now}
+                    for m in messages
+                ],
+            )
+            last: dict[uuid.UUID, int] = {}
+            for message, seq in zip(messages, seqs, strict=True):
+                message.seq = seq
+                last[message.conversation_id] = seq
             await store.insert_rows(session, Message, [vars(m) for m in messages])
             await store.insert_rows(session, Receipt, [vars(r) for group in new_receipts.values() for r in group])
             await store.insert_rows(session, Escalation, escalations)
+            linked: dict[uuid.UUID, list[Attachment]] = {}
             for message, job in zip(messages, fresh, strict=True):
                 if job.request.attachments:
                     rows = await session.execute(select(Attachment).where(Attachment.id.in_(job.request.attachments)))
@@ -855,6 +835,28 @@ class MessagingService:
                 else:
                     job.future.set_exception(Problem("internal", "The message could not be stored; send it again."))
         return created
+
+    def _new_message(self, job: _Send, now: datetime) -> NewMessage:
+        """The row of a sent message, body sealed; its seq is set once the feed row has one."""
+        request = job.request
+        message = NewMessage(
+            id=uuid.uuid4(),
+            conversation_id=request.conversation_id,
+            seq=0,
+            sender_user_id=job.principal.user_id,
+            sender_unit_id=job.sender_unit_id,
+            client_id=request.client_id,
+            kind="text",
+            system_kind=None,
+            priority=request.priority,
+            ack_required=request.ack_required,
+            reply_to_id=request.reply_to,
+            attachment_ids=[str(a) for a in request.attachments],
+            created_at=now,
+        )
+        sealed = self.envelope.seal_text(request.body, body_aad(message))
+        message.body_kek, message.body_enc = sealed.kek_id, sealed.blob
+        return message
 
     async def _validate_links(self, session: AsyncSession, job: _Send) -> None:
         request = job.request

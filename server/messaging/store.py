@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Table, and_, bindparam, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import BigInteger, Integer, Table, and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.db import Base
@@ -30,9 +30,12 @@ FEED_LOCK_KEY = 0x6272796767610001  # pg advisory lock id: "brygga" + feed
 
 
 async def lock_feed(session: AsyncSession) -> None:
-    """Serialise feed writers so that seq order equals commit order (PostgreSQL; SQLite already does)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
+    """Serialise feed writers so that seq order equals commit order (PostgreSQL; SQLite already does).
+
+    Writers take it just before their first feed insert and hold it until COMMIT: do reads and CPU
+    work before, every other node's writers wait while it is held."""
+    if not _on_sqlite(session):
+        await _feed_lock().rows(session, {"key": FEED_LOCK_KEY})
 
 
 def _on_sqlite(session: AsyncSession) -> bool:
@@ -43,6 +46,20 @@ def _on_sqlite(session: AsyncSession) -> bool:
 def _insert(model: type[Base], keys: tuple[str, ...]) -> Prepared:
     table: Table = model.__table__  # type: ignore[assignment]
     return Prepared.of(insert(table).values({key: bindparam(key, type_=table.c[key].type) for key in keys}))
+
+
+@cache
+def _feed_lock() -> Prepared:
+    return Prepared.of(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger()))))
+
+
+@cache
+def _feed_returning_seq() -> Prepared:
+    feed: Table = FeedEvent.__table__  # type: ignore[assignment]
+    keys = ("conversation_id", "message_id", "kind", "at")
+    return Prepared.of(
+        insert(feed).values({key: bindparam(key, type_=feed.c[key].type) for key in keys}).returning(feed.c.seq)
+    )
 
 
 @cache
@@ -64,40 +81,26 @@ def _set_last_seq() -> Prepared:
 
 
 async def insert_feed(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
-    """Append `message` feed rows for new messages; returns their seq values in the order given.
+    """Append `message` feed rows (conversation_id, message_id, kind, at) for new messages; returns
+    their seq values in the order given. Callers hold the feed lock (`lock_feed`).
 
-    One executemany plus one SELECT: RETURNING with guaranteed order would fall back to one INSERT
-    per row on SQLite.
+    PostgreSQL: one executemany with RETURNING. SQLite's executemany returns no rows (RETURNING with
+    guaranteed order would fall back to one INSERT per row): one executemany plus one SELECT.
     """
     if not rows:
         return []
-    ids = [row["message_id"] for row in rows]
-    if _on_sqlite(session):
-        await insert_rows(session, FeedEvent, rows)
-        # This transaction holds SQLite's write lock since the insert: the newest rows are these.
-        newest = await _latest_feed().rows(session, {"n": len(rows)})
-        seq_of = {message_id: seq for message_id, seq in newest}
-    else:
-        table: Table = FeedEvent.__table__  # type: ignore[assignment]
-        await session.execute(insert(table), rows)
-        found = await session.execute(
-            select(FeedEvent.message_id, FeedEvent.seq).where(
-                FeedEvent.message_id.in_(ids), FeedEvent.kind == "message"
-            )
-        )
-        seq_of = {message_id: seq for message_id, seq in found}
-    return [int(seq_of[message_id]) for message_id in ids]
+    if not _on_sqlite(session):
+        return [int(seq) for (seq,) in await _feed_returning_seq().rows_many(session, rows)]
+    await insert_rows(session, FeedEvent, rows)
+    # This transaction holds SQLite's write lock since the insert: the newest rows are these.
+    seq_of = {message_id: seq for message_id, seq in await _latest_feed().rows(session, {"n": len(rows)})}
+    return [int(seq_of[row["message_id"]]) for row in rows]
 
 
 async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """Core executemany of complete rows (every row has the same keys)."""
-    if not rows:
-        return
-    if _on_sqlite(session):
+    if rows:
         await _insert(model, tuple(rows[0])).run_many(session, rows)
-    else:
-        table: Table = model.__table__  # type: ignore[assignment]
-        await session.execute(insert(table), rows)
 
 
 async def participants(session: AsyncSession, conversation_id: uuid.UUID) -> list[Participant]:
@@ -214,15 +217,8 @@ async def unit_settings(session: AsyncSession, unit_id: uuid.UUID) -> UnitMessag
 
 async def bump_conversations(session: AsyncSession, last: dict[uuid.UUID, int]) -> None:
     """Set each conversation's last_seq (callers hold the feed lock, so seq only grows)."""
-    if not last:
-        return
-    if _on_sqlite(session):
-        rows = [{"conversation_id": conversation_id, "seq": seq} for conversation_id, seq in last.items()]
-        await _set_last_seq().run_many(session, rows)
-    else:
-        await session.execute(
-            update(Conversation), [{"id": conversation_id, "last_seq": seq} for conversation_id, seq in last.items()]
-        )
+    rows = [{"conversation_id": conversation_id, "seq": seq} for conversation_id, seq in last.items()]
+    await _set_last_seq().run_many(session, rows)
 
 
 async def mark_delivered(session: AsyncSession, receipt_ids: list[uuid.UUID], when: datetime) -> None:
