@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/messaging.py                      # SQLite, one node
     .venv/bin/python bench/messaging.py --backend pg-redis   # PostgreSQL + Redis, two nodes
+    .venv/bin/python bench/messaging.py --backend pg-redis --nodes 1
 
 Phase 1 (throughput): `--senders` clients each keep `--window` sends in flight for `--seconds`;
 prints acked messages per second. Phase 2 (latency): `--rate` messages per second spread over the
 senders while `--clients` sockets stay connected; prints p50/p99 from the send call to `message:new`
-at the other person of the conversation (same process, same clock). With pg-redis the two people of
-a conversation sit on different nodes, so every delivery crosses Redis.
+at the other person of the conversation (same process, same clock). With two nodes the two people of
+a conversation sit on different nodes, so every delivery crosses Redis, and half of the senders are
+on each node (as behind a load balancer). Everything (servers, PostgreSQL, Redis and this load
+generator) shares the machine; the latency line says how busy it was.
 """
 
 from __future__ import annotations
@@ -135,6 +138,13 @@ async def latency(senders: list[TimedPeer], everyone: list[TimedPeer], rate: flo
     return [value for peer in everyone for value in peer.latencies]
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent on anything but idle and I/O wait (Linux /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split()[1:9]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -176,8 +186,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     try:
         await migrate(data_dir, env)
         topology = await build_topology(database_url, args.clients, args.unit_size)
-        nodes = 2 if args.backend == "pg-redis" else 1
-        servers = [ServerProcess(data_dir, extra_env=env, profile=args.profile) for _ in range(nodes)]
+        nodes = args.nodes or (2 if args.backend == "pg-redis" else 1)
+        servers = [ServerProcess(data_dir, extra_env=env, profile=profile_path(args.profile, n)) for n in range(nodes)]
         for server in servers:
             await server.start()
         # The two units of a conversation alternate between nodes, so deliveries cross Redis.
@@ -200,8 +210,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         await asyncio.sleep(3.0)  # let the throughput phase's deliveries and inbox counts drain
         print(f"latency phase: {args.rate:.0f} msg/s", flush=True)
         cpu_before = sum(server.cpu_seconds() for server in servers)
+        machine_before = machine_busy_seconds()
         values = await latency(senders, peers, args.rate, args.seconds)
         latency_cpu = (sum(server.cpu_seconds() for server in servers) - cpu_before) / (args.seconds + 1.0)
+        machine_cores = (machine_busy_seconds() - machine_before) / (args.seconds + 1.0)
         return {
             "backend": args.backend,
             "nodes": nodes,
@@ -214,6 +226,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "load_average": os.getloadavg()[0],
             "rate": args.rate,
             "latency_phase_server_cores": latency_cpu,
+            "latency_phase_machine_cores": machine_cores,
             "deliveries": len(values),
             "p50_ms": percentile(values, 0.5) * 1000,
             "p99_ms": percentile(values, 0.99) * 1000,
@@ -228,26 +241,40 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             await drop_pg_database(database_url)
 
 
+def profile_path(base: Path | None, node: int) -> Path | None:
+    """One statistics file per node: node 0 writes to `base`, node 1 to `base.1`."""
+    if base is None or node == 0:
+        return base
+    return base.with_name(f"{base.name}.{node}")
+
+
 def pick_senders(peers: list[TimedPeer], count: int) -> list[TimedPeer]:
-    """One sender per conversation first (spread the load), never more than asked."""
+    """One sender per conversation (spread the load), never more than asked. The sending side
+    alternates between the conversation's two units, so with two nodes both take sends, as behind
+    a load balancer."""
     by_conversation: dict[uuid.UUID, list[TimedPeer]] = {}
     for peer in peers:
         by_conversation.setdefault(peer.member.conversation_id, []).append(peer)
-    chosen = [group[0] for group in by_conversation.values()][:count]
-    return chosen
+    chosen = [group[index % len(group)] for index, group in enumerate(by_conversation.values())]
+    return chosen[:count]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "pg-redis"], default="sqlite")
+    parser.add_argument("--nodes", type=int, choices=[1, 2], help="server processes (pg-redis: default 2)")
     parser.add_argument("--clients", type=int, default=2000, help="connected sockets")
     parser.add_argument("--unit-size", type=int, default=1, help="members per unit (conversation = 2 units)")
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--window", type=int, default=4, help="sends in flight per sender (throughput phase)")
     parser.add_argument("--rate", type=float, default=300.0, help="messages per second (latency phase)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    parser.add_argument("--profile", type=Path, help="run the (single) server under cProfile, write stats here")
+    parser.add_argument(
+        "--profile", type=Path, help="run the servers under cProfile; node 0 writes stats here, node 1 to PROFILE.1"
+    )
     args = parser.parse_args()
+    if args.backend == "sqlite" and args.nodes == 2:
+        parser.error("several nodes need --backend pg-redis (SQLite is the single-node mode)")
     with tempfile.TemporaryDirectory(prefix="brygga-bench-") as tmp:
         result = asyncio.run(run(args, Path(tmp)))
     print(f"backend            {result['backend']} ({result['nodes']} node(s))")
@@ -262,7 +289,8 @@ def main() -> int:
     print(
         f"latency @ {result['rate']:.0f}/s   p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
         f"mean {result['mean_ms']:.1f} ms over {result['deliveries']} deliveries; "
-        f"server busy {result['latency_phase_server_cores']:.2f} cores"
+        f"busy: servers {result['latency_phase_server_cores']:.2f} cores, "
+        f"whole machine {result['latency_phase_machine_cores']:.2f} of {os.cpu_count()}"
     )
     return 0
 
