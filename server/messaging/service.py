@@ -69,7 +69,8 @@ log = logging.getLogger("brygga.messaging")
 
 SYSTEM_CLIENT_NAMESPACE = uuid.UUID("6d1c3c1e-8f0a-4a55-9d51-6272796767a1")
 INBOX_CHUNK = 20  # units counted and pushed per step of the once-a-second inbox pass
-INBOX_PAUSE_SECONDS = 0.01
+INBOX_PAUSE_SECONDS = 0.01  # at least this between steps
+INBOX_SPREAD_SECONDS = 0.6  # and the steps of one pass spread over this much of its second
 
 
 class Notifier(Protocol):
@@ -1289,10 +1290,13 @@ class MessagingService:
         while self._inbox_dirty:
             await asyncio.sleep(1.0)  # coalesce: one round of counts per second at most
             dirty, self._inbox_dirty = list(self._inbox_dirty), set()
-            # Small chunks with a short pause between them: one burst of counting and pushing would hold up
+            # Small chunks spread over part of the second: one burst of counting and pushing would hold up
             # the sends that arrive meanwhile (seen as a send→deliver latency spike once a second).
-            for start in range(0, len(dirty), INBOX_CHUNK):
-                chunk = dirty[start : start + INBOX_CHUNK]
+            chunks = [dirty[start : start + INBOX_CHUNK] for start in range(0, len(dirty), INBOX_CHUNK)]
+            pause = max(INBOX_PAUSE_SECONDS, INBOX_SPREAD_SECONDS / len(chunks))
+            for number, chunk in enumerate(chunks):
+                if number:
+                    await asyncio.sleep(pause)
                 try:
                     async with self.db.transaction() as session:
                         counts = await store.inbox_counts_many(session, chunk)
@@ -1300,7 +1304,6 @@ class MessagingService:
                         await self.notifier.emit("inbox", {"unit_id": str(unit_id), **values}, [unit_room(unit_id)])
                 except Exception:
                     log.exception("inbox count failed")
-                await asyncio.sleep(INBOX_PAUSE_SECONDS)
 
     # ------------------------------------------------------------------------------ unit settings
 
