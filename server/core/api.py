@@ -11,10 +11,11 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from server.core.errors import NotFound, Problem, validation_problem
 
@@ -35,6 +36,19 @@ def json_integer(value: Any) -> Any:
 # For an optional field put the bounds first so they reach the schema:
 # `Annotated[int, Field(ge=1), BeforeValidator(json_integer)] | None`.
 JsonInt = Annotated[int, BeforeValidator(json_integer)]
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9000
+
+
+def within_calendar(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"give a time between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+# A datetime from a client: the server converts it between time zones and steps days around it, which
+# near year 1 or 9999 leaves Python's calendar (OverflowError, a 500); such a time is a 422 instead.
+Instant = Annotated[datetime, AfterValidator(within_calendar)]
 
 # The largest value a BIGINT column (SQLite and PostgreSQL) holds: cursors and sequence numbers from clients
 # are bounded by it, so an absurd one is a 422, never a database overflow.

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from server.core.api import MAX_SQL_INT
+from server.core.api import MAX_SQL_INT, Instant
 from server.directory import text
 
 OrgKind = Literal["region", "municipality", "private"]
@@ -209,8 +209,8 @@ class RouteOut(BaseModel):
 class ClosureCreate(Strict):
     kind: ClosureKind = "closure"
     route_id: uuid.UUID | None = Field(default=None, description="Only this route; omit for the whole unit.")
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Instant
+    ends_at: Instant
     reason: str = Field(min_length=1, max_length=500)
 
     @field_validator("starts_at", "ends_at")
@@ -334,14 +334,14 @@ class UnitQuery(BaseModel):
     municipality: str | None = Field(default=None, pattern=r"^\d{4}$")
     organisation: uuid.UUID | None = None
     purpose: Purpose | None = Field(default=None, description="With open_at: a route of this purpose must be open.")
-    open_at: datetime | None = Field(default=None, description="ISO time; only units with a route usable then.")
+    open_at: Instant | None = Field(default=None, description="ISO time; only units with a route usable then.")
     include_inactive: bool = False
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=500)
 
 
 class ReachabilityQuery(BaseModel):
-    at: datetime | None = Field(default=None, description="ISO time (default now); naive = Stockholm local time.")
+    at: Instant | None = Field(default=None, description="ISO time (default now); naive = Stockholm local time.")
     purpose: Purpose | None = None
 
 

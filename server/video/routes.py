@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from server.core.api import ApiRouter, path_uuid
+from server.core.api import ApiRouter, Instant, path_uuid
 from server.core.context import AppContext, ctx_of
 from server.core.errors import Problem
 from server.core.ratelimit import RateLimiter
@@ -24,7 +24,7 @@ MEETING_PAGE = "/meeting"
 
 class MeetingCreate(BaseModel):
     title: str = Field(min_length=1, max_length=200)
-    starts_at: datetime = Field(description="Start with a time zone offset.")
+    starts_at: Instant = Field(description="Start with a time zone offset.")
     duration_minutes: int = Field(default=60, ge=5, le=12 * 60)
     organiser_unit_id: uuid.UUID | None = Field(default=None, description="Your unit; optional if you have one.")
     invited_unit_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)

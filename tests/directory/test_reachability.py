@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
 
 from server.directory import hours as hrs
@@ -171,3 +172,17 @@ async def test_open_at_filter_lists_units_with_weekend_routes(client, demo, staf
         headers=staff,
     )
     assert (await monday.json())["items"] == []
+
+
+async def test_times_at_the_edge_of_the_calendar_are_refused_with_a_clear_error(client, demo, staff):
+    # Year 1 with a +01:02 offset is year 0 in UTC: Python cannot represent it (was a 500, found by schemathesis).
+    home_care = await unit_id(demo, HT_NACKA)
+    for url, params in [
+        ("/api/v1/units", {"open_at": "0001-01-01T00:00:00+01:02", "purpose": "weekend_discharge"}),
+        (f"/api/v1/units/{home_care}/reachability", {"at": "0001-01-01T00:00:02Z"}),
+        (f"/api/v1/units/{home_care}/reachability", {"at": "9999-12-31T23:59:59-05:00"}),
+    ]:
+        response = await client.get(url, params=params, headers=staff)
+        assert response.status == 422, await response.text()
+        problem = await response.json()
+        assert "between the years 1900 and 9000" in json.dumps(problem)

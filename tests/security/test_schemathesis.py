@@ -29,6 +29,14 @@ def run(env: dict[str, str], *args: str) -> str:
     return result.stdout.strip()
 
 
+def failures_of(output: str) -> str:
+    """The FAILURES section of a schemathesis report (which check failed, on what, and why): the
+    summary at the end names only the check."""
+    start = output.find("=== FAILURES ===")
+    end = output.find("=== WARNINGS ===", start)
+    return output[start:end][:8000] + "\n...\n" if start >= 0 else ""
+
+
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_errors_or_schema_violations(tmp_path):
     port = free_port()
@@ -67,7 +75,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(tmp_path):
             cwd=tmp_path, capture_output=True, text=True, timeout=900,
         )  # fmt: skip
         report = result.stdout[-6000:]
-        assert result.returncode == 0, report
+        assert result.returncode == 0, failures_of(result.stdout) + report
         assert "Tested: " in report
     finally:
         server.terminate()
