@@ -299,10 +299,15 @@ class Relay:
                     sender._enabled = False
                 peer.outgoing[(publisher, kind)] = transceiver
 
-    async def answer(self, pid: str, sdp: str) -> dict[str, Any]:
+    def negotiating_peer(self, pid: str) -> Peer | None:
+        """The participant's connection, or None if it left while its answer or candidates were on the
+        way: nothing is left to negotiate then."""
         peer = self.peers.get(pid)
-        if peer is None or peer.pc.signalingState == "closed":
-            # The participant left while its answer was on the way: nothing is left to negotiate.
+        return None if peer is None or peer.pc.signalingState == "closed" else peer
+
+    async def answer(self, pid: str, sdp: str) -> dict[str, Any]:
+        peer = self.negotiating_peer(pid)
+        if peer is None:
             return {"ignored": "left"}
         await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         peer.negotiating = False
@@ -314,8 +319,8 @@ class Relay:
     async def candidate(
         self, pid: str, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
     ) -> dict[str, Any]:
-        peer = self.peers.get(pid)
-        if peer is None or peer.pc.signalingState == "closed":
+        peer = self.negotiating_peer(pid)
+        if peer is None:
             return {"ignored": "left"}
         if not candidate:
             return {}
