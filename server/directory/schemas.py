@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from server.core.api import MAX_SQL_INT, Instant
 from server.directory import text
@@ -65,12 +65,27 @@ class Strict(BaseModel):
 # --------------------------------------------------------------------------------------------- hours
 
 
+def wall_clock(value: time) -> time:
+    if value.tzinfo is not None or value.microsecond:
+        raise ValueError("give Stockholm local time as HH:MM or HH:MM:SS, without an offset")
+    return value
+
+
+# Opening hours are Stockholm wall-clock times ("08:00"), not RFC 3339 times: those need an offset
+# (JSON Schema's "time" format), which a local time that follows daylight saving cannot have.
+WallClock = Annotated[
+    time,
+    AfterValidator(wall_clock),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "examples": ["08:00"]}),
+]
+
+
 class TimeSpanIn(Strict):
     from_day: int = Field(ge=1, le=7, description="1 = Monday ... 7 = Sunday")
     to_day: int = Field(ge=1, le=7)
     all_day: bool = False
-    from_time: time | None = Field(default=None, description="HH:MM, Stockholm local time")
-    to_time: time | None = Field(default=None, description="HH:MM; before from_time = past midnight")
+    from_time: WallClock | None = Field(default=None, description="HH:MM, Stockholm local time")
+    to_time: WallClock | None = Field(default=None, description="HH:MM; before from_time = past midnight")
     from_date: date | None = None
     to_date: date | None = None
     holiday_rule: HolidayRule = "normal"

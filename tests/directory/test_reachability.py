@@ -186,3 +186,21 @@ async def test_times_at_the_edge_of_the_calendar_are_refused_with_a_clear_error(
         assert response.status == 422, await response.text()
         problem = await response.json()
         assert "between the years 1900 and 9000" in json.dumps(problem)
+
+
+async def test_listing_with_open_routes_matches_the_published_schema_formats_included(client, demo, staff):
+    """Opening hours are wall-clock times ("08:00:00", no offset): the OpenAPI spec must not call them
+    RFC 3339 `time`, which needs an offset (schemathesis flagged every response that showed hours)."""
+    import jsonschema
+
+    spec = await (await client.get("/api/openapi.json")).json()
+    response = await client.get(
+        "/api/v1/units", params={"open_at": "2026-06-15T10:00:00+02:00", "municipality": "0182"}, headers=staff
+    )
+    page = await response.json()
+    assert any(route["hours"] for item in page["items"] for route in item["open_routes"])
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/UnitPage", "components": spec["components"]},
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+    assert [error.message for error in validator.iter_errors(page)] == []
