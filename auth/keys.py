@@ -7,12 +7,13 @@ JWKS (so tokens signed just before a rotation still verify) until `KEEP` newer k
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from joserfc.jwk import KeySet, RSAKey
+
+from server.core import keyfiles
 
 KEEP = 3
 ALG = "RS256"
@@ -29,29 +30,30 @@ def _new_key() -> dict[str, Any]:
     return data
 
 
-def _write(path: Path, keys: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"keys": keys}, handle)
-    tmp.replace(path)
+def _encoded(keys: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"keys": keys}).encode()
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    keys: list[dict[str, Any]] = json.loads(path.read_text())["keys"]
+    return keys
 
 
 def load_or_create(path: Path) -> list[dict[str, Any]]:
-    if path.exists():
-        keys: list[dict[str, Any]] = json.loads(path.read_text())["keys"]
-        if keys:
-            return keys
-    keys = [_new_key()]
-    _write(path, keys)
+    # Nodes sharing a data dir may start together: the first to create the file decides the key.
+    if not path.exists():
+        keyfiles.create_once(path, _encoded([_new_key()]))
+    keys = _read(path)
+    if not keys:
+        keys = [_new_key()]
+        keyfiles.replace(path, _encoded(keys))
     return keys
 
 
 def rotate(path: Path) -> str:
     """Add a new signing key in front; returns its kid."""
     keys = [_new_key(), *load_or_create(path)][:KEEP]
-    _write(path, keys)
+    keyfiles.replace(path, _encoded(keys))
     return str(keys[0]["kid"])
 
 

@@ -33,6 +33,8 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
+from server.core import keyfiles
+
 log = logging.getLogger("brygga.envelope")
 
 FORMAT_VERSION = 1
@@ -56,14 +58,7 @@ def _new_kek_id() -> str:
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + f".{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    keyfiles.replace(path, json.dumps(data, indent=2).encode())
 
 
 class KeyRing:
@@ -86,15 +81,8 @@ class KeyRing:
             "active": kek_id,
             "keys": {kek_id: {"key": base64.b64encode(AESGCM.generate_key(256)).decode(), "created": _now()}},
         }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if not keyfiles.create_once(self.path, json.dumps(data, indent=2).encode()):
             return  # another process created it first
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
         log.info("created key-encryption key file", extra={"kek_id": kek_id})
 
     def _load(self) -> None:

@@ -28,6 +28,11 @@ def cluster(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+def node_logs(state: str) -> str:
+    """The end of each node's log, for a failure message (the state dir is removed afterwards)."""
+    return "".join(f"\n--- {log.name}\n{log.read_text()[-3000:]}" for log in sorted(Path(state).glob("node-*.log")))
+
+
 async def test_local_cluster_two_nodes_share_users_and_socket_rooms():
     require_service(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
     require_service(shutil.which("redis-server") is not None, "redis-server (Debian package)")
@@ -44,9 +49,9 @@ async def test_local_cluster_two_nodes_share_users_and_socket_rooms():
     }
     try:
         started = cluster(env, "start")
-        assert started.returncode == 0, started.stdout + started.stderr
+        assert started.returncode == 0, started.stdout + started.stderr + node_logs(state)
         status = cluster(env, "status")
-        assert status.returncode == 0, status.stdout
+        assert status.returncode == 0, status.stdout + node_logs(state)
         assert "node-1: running, ready" in status.stdout and "node-2: running, ready" in status.stdout
         values = dict(line.split("=", 1) for line in cluster(env, "env").stdout.split())
         node_a, node_b = values["BRYGGA_NODE_A"], values["BRYGGA_NODE_B"]
