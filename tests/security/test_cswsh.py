@@ -40,11 +40,12 @@ async def test_foreign_origin_is_refused_on_polling_and_websocket(client, actors
 
     # A full socket.io client with a valid token but a foreign Origin, on both transports.
     for transport in ("polling", "websocket"):
-        sio = socketio.AsyncClient(reconnection=False)
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await sio.connect(
-                url, auth={"token": token}, headers={"Origin": EVIL}, transports=[transport], wait_timeout=10
-            )
+        async with aiohttp.ClientSession() as http:  # ours, so it is closed after the refused connect
+            sio = socketio.AsyncClient(reconnection=False, http_session=http)
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                await sio.connect(
+                    url, auth={"token": token}, headers={"Origin": EVIL}, transports=[transport], wait_timeout=10
+                )
 
 
 async def test_forwarded_host_from_a_client_is_not_a_bypass_behind_the_proxy(client):
