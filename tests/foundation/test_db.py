@@ -1,4 +1,4 @@
-"""SQLite durability settings and the server's background WAL checkpoints."""
+"""SQLite durability settings, the server's background WAL checkpoints, and pooled PostgreSQL connections."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from server.core import db as db_module
 from server.core.db import Database
@@ -69,3 +70,37 @@ async def wait_for(condition: Callable[[], bool], failure: str, seconds: float =
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, failure
         await asyncio.sleep(0.05)
+
+
+async def backend_pid(database: Database) -> int:
+    async with database.transaction() as session:
+        return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def terminate(database: Database, pid: int) -> None:
+    async with Database(database.url).transaction() as session:  # another pool: the admin's connection
+        # With a timeout it returns once the backend has gone (PostgreSQL 14+).
+        await session.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_cut_while_idle_is_replaced_unnoticed(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database(pg_database)
+    try:
+        # In steady use (idle less than the threshold) there is no ping: a cut connection surfaces.
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        first = await backend_pid(database)
+        await terminate(database, first)
+        with pytest.raises(DBAPIError):
+            await backend_pid(database)
+
+        # Idle past the threshold: the checkout pings, finds it dead and hands out a new connection.
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+        second = await backend_pid(database)
+        await terminate(database, second)
+        third = await backend_pid(database)
+        assert third not in (first, second)
+    finally:
+        await database.close()
