@@ -10,7 +10,8 @@ senders while `--clients` sockets stay connected; prints p50/p99 from the send c
 at the other person of the conversation (same process, same clock). With two nodes the two people of
 a conversation sit on different nodes, so every delivery crosses Redis, and half of the senders are
 on each node (as behind a load balancer). Everything (servers, PostgreSQL, Redis and this load
-generator) shares the machine; the latency line says how busy it was.
+generator) shares the machine; the latency line says how busy it was, and the disk line how long the
+disk took for each fsync meanwhile (a durable commit waits for one).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -139,6 +141,52 @@ async def latency(senders: list[TimedPeer], everyone: list[TimedPeer], rate: flo
     return [value for peer in everyone for value in peer.latencies]
 
 
+class FsyncProbe:
+    """fsync latency of the disk, sampled in a thread beside the latency phase.
+
+    A durable commit waits for an fsync (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on),
+    so the disk's stalls are a floor under the send→deliver tail: on a VM whose virtual disk now and
+    then takes 100 – 600 ms for an fsync, every message sent meanwhile waits that long. Printed next
+    to the p99, it says whether a tail came from the servers or from the host.
+    """
+
+    INTERVAL_SECONDS = 0.02
+    SLOW_SECONDS = 0.05
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "fsync-probe"
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="fsync-probe", daemon=True)
+
+    def __enter__(self) -> FsyncProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while not self._stop.wait(self.INTERVAL_SECONDS):
+                os.pwrite(fd, os.urandom(4096), 0)
+                started = time.perf_counter()
+                os.fsync(fd)
+                self.samples.append(time.perf_counter() - started)
+        finally:
+            os.close(fd)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "fsync_p50_ms": percentile(self.samples, 0.5) * 1000,
+            "fsync_p99_ms": percentile(self.samples, 0.99) * 1000,
+            "fsync_max_ms": max(self.samples, default=float("nan")) * 1000,
+            "fsync_slow": sum(1 for value in self.samples if value > self.SLOW_SECONDS),
+        }
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores have spent on anything but idle and I/O wait (Linux /proc/stat)."""
     fields = Path("/proc/stat").read_text().split()[1:9]
@@ -213,7 +261,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         print(f"latency phase: {args.rate:.0f} msg/s", flush=True)
         cpu_before = sum(server.cpu_seconds() for server in servers)
         machine_before = machine_busy_seconds()
-        values = await latency(senders, peers, args.rate, args.seconds)
+        with FsyncProbe(data_dir) as disk:
+            values = await latency(senders, peers, args.rate, args.seconds)
         latency_cpu = (sum(server.cpu_seconds() for server in servers) - cpu_before) / (args.seconds + 1.0)
         machine_cores = (machine_busy_seconds() - machine_before) / (args.seconds + 1.0)
         return {
@@ -233,6 +282,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "p50_ms": percentile(values, 0.5) * 1000,
             "p99_ms": percentile(values, 0.99) * 1000,
             "mean_ms": statistics.fmean(values) * 1000 if values else float("nan"),
+            **disk.summary(),
         }
     finally:
         await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
@@ -306,6 +356,11 @@ def main() -> int:
         f"mean {result['mean_ms']:.1f} ms over {result['deliveries']} deliveries; "
         f"busy: servers {result['latency_phase_server_cores']:.2f} cores, "
         f"whole machine {result['latency_phase_machine_cores']:.2f} of {os.cpu_count()}"
+    )
+    print(
+        f"disk fsync         p50 {result['fsync_p50_ms']:.1f} ms  p99 {result['fsync_p99_ms']:.1f} ms  "
+        f"max {result['fsync_max_ms']:.0f} ms during the latency phase ({result['fsync_slow']} over "
+        f"{FsyncProbe.SLOW_SECONDS * 1000:.0f} ms; every durable commit waits for one)"
     )
     return 0
 
