@@ -72,9 +72,9 @@ async def lifecycle(ctx: AppContext) -> AsyncIterator[None]:
     """
     if "ratelimiter" not in ctx.services:
         if ctx.settings.redis_url:
-            from server.core.ratelimit_redis import RedisRateLimiter
+            from server.core.ratelimit_redis import LocalFirstRateLimiter, RedisRateLimiter
 
-            ctx.services["ratelimiter"] = RedisRateLimiter.from_url(ctx.settings.redis_url)
+            ctx.services["ratelimiter"] = LocalFirstRateLimiter(RedisRateLimiter.from_url(ctx.settings.redis_url))
         else:
             ctx.services["ratelimiter"] = InMemoryRateLimiter()
     try:

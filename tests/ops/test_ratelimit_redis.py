@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 import pytest
 from redis import asyncio as aioredis
 
-from server.core.ratelimit_redis import RedisRateLimiter
+from server.core.ratelimit_redis import LocalFirstRateLimiter, RedisRateLimiter
 from tests.conftest import REDIS_URL, free_port, port_open, require_service
 
 pytestmark = pytest.mark.redis
@@ -103,3 +103,54 @@ async def test_unreachable_redis_fails_open_by_default_or_closed_on_request():
     finally:
         await open_limiter.close()
         await closed_limiter.close()
+
+
+@pytest.fixture
+async def local_first(limiter):
+    front = LocalFirstRateLimiter(limiter, headroom=0.5, sync_seconds=0.05)
+    yield front
+    await front.close()  # closes `limiter` too; the fixture's cleanup tolerates that
+
+
+async def test_local_first_is_exact_on_one_node_and_records_every_hit(local_first):
+    results = [await local_first.hit("user:1", 6, 30) for _ in range(9)]
+    assert results == [True] * 6 + [False] * 3
+    await local_first.flush()
+    assert await local_first.exact.redis.zcard(local_first.exact.prefix + "user:1") == 6
+
+
+async def test_local_first_allows_far_from_the_limit_without_asking_redis(local_first):
+    key = local_first.exact.prefix + "user:2"
+    assert all([await local_first.hit("user:2", 100, 30) for _ in range(10)])
+    assert await local_first.exact.redis.zcard(key) == 0  # not yet: decided locally, recorded in the background
+    await asyncio.sleep(0.2)
+    assert await local_first.exact.redis.zcard(key) == 10
+
+
+async def test_local_first_nodes_share_one_budget_within_the_documented_bound(limiter):
+    nodes = [
+        LocalFirstRateLimiter(limiter, sync_seconds=0.05),
+        LocalFirstRateLimiter(RedisRateLimiter.from_url(REDIS_URL, prefix=limiter.prefix), sync_seconds=0.05),
+    ]
+    try:
+        # Spread over time: each node learns the other's hits from its flushes, so the budget holds exactly.
+        paced = []
+        for _ in range(20):
+            paced += [await node.hit("send:paced", 10, 30) for node in nodes]
+            await asyncio.sleep(0.06)
+        assert sum(paced) == 10
+        # A simultaneous burst on both nodes: at most (nodes - 1) x headroom x limit over the limit.
+        burst = await asyncio.gather(*(node.hit("send:burst", 10, 30) for node in nodes for _ in range(40)))
+        assert 10 <= sum(burst) <= 10 + 5
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_local_first_refuses_while_full_and_lets_in_again_when_the_window_slides(local_first):
+    # Limit 4, headroom 0.5: hits 1-2 are decided locally, 3-5 by the exact check in Redis.
+    assert [await local_first.hit("user:3", 4, 0.5) for _ in range(5)] == [True] * 4 + [False]
+    await asyncio.sleep(0.1)
+    assert await local_first.hit("user:3", 4, 0.5) is False
+    await asyncio.sleep(0.5)
+    assert await local_first.hit("user:3", 4, 0.5) is True
