@@ -115,6 +115,9 @@ return counts
 """
 
 
+PRUNE_SECONDS = 1.0  # how often the local-first limiter drops counts whose window has passed
+
+
 class LocalFirstRateLimiter:
     """The shared limits of `RedisRateLimiter` without a Redis round trip per event while a key is far
     from its limit.
@@ -140,6 +143,7 @@ class LocalFirstRateLimiter:
         self._pending: dict[str, tuple[int, float]] = {}  # key -> (hits to record, window)
         self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._pruned_at = 0.0
 
     async def hit(self, key: str, limit: int, window_seconds: float) -> bool:
         return await self.hit_all([(key, limit, window_seconds)])
@@ -201,6 +205,10 @@ class LocalFirstRateLimiter:
             self._forget_expired(now)
 
     def _forget_expired(self, now: float) -> None:
+        # A scan of every known key (one per connection and user), so not on each 0.1 s flush.
+        if now - self._pruned_at < PRUNE_SECONDS:
+            return
+        self._pruned_at = now
         expired = [key for key, (_c, read_at, window) in self._known.items() if now - read_at >= window]
         for key in expired:
             if key not in self._unflushed:
