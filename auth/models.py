@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, UTCDateTime, utcnow
+from server.core.envelope import register_sealed
 
 
 class OpAccount(Base):
@@ -20,11 +21,11 @@ class OpAccount(Base):
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP secret, sealed with the key-encryption key like message bodies (auth/accounts.py).
+    totp_kek: Mapped[str | None] = mapped_column(String(64))
+    totp_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # a TOTP code works once
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -73,3 +74,6 @@ class OpSession(Base):
     acr: Mapped[str] = mapped_column(String(100))
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     client_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+register_sealed("totp secrets", OpAccount.totp_kek)

@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.keys import ALG, SigningKeys, key_file
 from auth.models import OpClient, OpCode, OpSession
-from server.core.context import AppContext
+from server.core.context import AppContext, Key
 from server.core.models import User
 
 log = logging.getLogger("brygga.idp")
@@ -320,6 +320,7 @@ class Server(AuthorizationServer):  # type: ignore[misc]
 # ------------------------------------------------------------------------------- the provider
 
 LogoutSink = Callable[[str], Awaitable[bool]]  # in-process delivery of a logout token to our own RP
+IDP: Key[Provider] = Key("idp")  # the identity plugin starts the provider and keeps it here
 
 
 class Provider:

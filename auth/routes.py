@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -14,10 +15,12 @@ from aiohttp import web
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from auth import accounts, pages
-from auth.provider import Provider
+from auth.provider import IDP, Provider
 from server.audit.service import record
+from server.core.api import body_deadline
+from server.core.app_keys import envelope_for
 from server.core.context import ctx_of
-from server.core.http import CSP
+from server.core.http import CSP, client_address
 from server.core.models import User
 
 IDP_COOKIE = "brygga_idp"
@@ -27,8 +30,7 @@ ENROL_TTL = 600
 
 
 def provider_of(request: web.Request) -> Provider:
-    provider: Provider = ctx_of(request).services["idp"]
-    return provider
+    return ctx_of(request).need(IDP)
 
 
 def _cookie_options(request: web.Request) -> dict[str, Any]:
@@ -116,7 +118,8 @@ async def _finish_login(request: web.Request, provider: Provider, query: dict[st
 
 async def _read_form(request: web.Request) -> tuple[Any, str, str, dict[str, str]]:
     """A provider form post: (form, language, the original authorisation query as sent, parsed)."""
-    form = await request.post()
+    async with body_deadline(request):
+        form = await request.post()
     raw_query = str(form.get("q", ""))
     return form, pages.lang_of(str(form.get("lang", ""))), raw_query, dict(parse_qsl(raw_query, keep_blank_values=True))
 
@@ -140,20 +143,23 @@ async def login(request: web.Request) -> web.StreamResponse:
     texts = pages.TEXTS[lang]
     if not _form_ok(request, form):
         return again(texts["expired"], 400)
-    policy = accounts.LockoutPolicy(ctx.settings.idp_max_failures, ctx.settings.idp_lockout_minutes)
     now = ctx.clock()
-    limiter: accounts.AddressLimiter = ctx.services.setdefault("idp_address_limiter", accounts.AddressLimiter())
-    address = request.remote or "unknown"
-    if limiter.blocked(address, now):
+    throttle = ctx.need(accounts.LOGIN_THROTTLE)
+    address = client_address(request) or "unknown"
+    if throttle.blocked(login_name, address, now):
         return again(texts["slow_down"], 429)
+    delay = throttle.delay(login_name, now)
+    if delay:
+        await asyncio.sleep(delay)
     ticket = totp_secret = ""
+    envelope = await envelope_for(ctx)
     async with ctx.db.transaction() as session:
         result = await accounts.authenticate(
-            session, login_name, str(form.get("password", "")), str(form.get("code", "")), now, policy
+            session, envelope, login_name, str(form.get("password", "")), str(form.get("code", "")), now
         )
         outcome = result.outcome
         if outcome is accounts.Outcome.ENROL and result.user is not None:
-            totp_secret = await accounts.start_enrolment(session, result.user, now)
+            totp_secret = await accounts.start_enrolment(session, envelope, result.user, now)
             ticket = provider.sign(
                 {
                     "iss": provider.issuer,
@@ -170,11 +176,11 @@ async def login(request: web.Request) -> web.StreamResponse:
             object_type="user",
             object_id=result.user.id if result.user else None,
             outcome="allowed" if outcome in (accounts.Outcome.OK, accounts.Outcome.ENROL) else "denied",
-            ip=request.remote,
+            ip=client_address(request),
             details={"result": outcome.value, "provider": "builtin"},
         )
     if outcome not in (accounts.Outcome.OK, accounts.Outcome.ENROL):
-        limiter.failed(address, now)
+        throttle.failed(login_name, address, now)
     if outcome is accounts.Outcome.OK and result.user is not None:
         return await _finish_login(request, provider, query, result.user)
     if outcome is accounts.Outcome.ENROL and result.user is not None:
@@ -182,9 +188,6 @@ async def login(request: web.Request) -> web.StreamResponse:
         svg = accounts.qr_svg(accounts.provisioning_uri(totp_secret, result.user.login))
         page = pages.enrol_page(lang, raw_query, new_token, ticket, svg, totp_secret)
         return _with_form_token(request, _html(request, page, redirect_uri=redirect_uri), new_token)
-    if outcome is accounts.Outcome.LOCKED:
-        until = result.locked_until.strftime("%H:%M") if result.locked_until else ""
-        return again(texts["locked"].format(until=until), 423)
     if outcome is accounts.Outcome.DISABLED:
         return again(texts["disabled"], 403)
     if outcome is accounts.Outcome.BAD_TOTP:
@@ -210,13 +213,14 @@ async def enrol(request: web.Request) -> web.StreamResponse:
         form_token = secrets.token_urlsafe(24)
         page = pages.login_page(lang, raw_query, form_token, texts["expired"])
         return _with_form_token(request, _html(request, page, status=400), form_token)
+    envelope = await envelope_for(ctx)
     async with ctx.db.transaction() as session:
         user = await session.get(User, uuid.UUID(str(claims["sub"])))
         if user is None or user.disabled:
             return _html(request, pages.error_page(lang, texts["disabled"]), status=403)
-        confirmed = await accounts.confirm_enrolment(session, user, str(form.get("code", "")), ctx.clock())
+        confirmed = await accounts.confirm_enrolment(session, envelope, user, str(form.get("code", "")), ctx.clock())
         account = await accounts.get_account(session, user.id)
-        secret = account.totp_secret if account else None
+        secret = accounts.totp_secret_of(envelope, account) if account else None
     if confirmed:
         return await _finish_login(request, provider, query, user)
     new_token = secrets.token_urlsafe(24)
@@ -229,7 +233,8 @@ async def enrol(request: web.Request) -> web.StreamResponse:
 
 
 async def token(request: web.Request) -> web.Response:
-    form = {key: str(value) for key, value in (await request.post()).items()}
+    async with body_deadline(request):
+        form = {key: str(value) for key, value in (await request.post()).items()}
     return _respond(await provider_of(request).token(form, dict(request.headers)))
 
 
@@ -248,7 +253,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     provider = provider_of(request)
     params: dict[str, str] = dict(request.query)
     if request.method == "POST":
-        params.update({key: str(value) for key, value in (await request.post()).items()})
+        async with body_deadline(request):
+            params.update({key: str(value) for key, value in (await request.post()).items()})
     lang = pages.lang_of(params.get("ui_locales"))
     hint = provider.verify(params["id_token_hint"]) if params.get("id_token_hint") else None
     audience = hint.get("aud") if hint else None

@@ -30,6 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import Peer, ServerProcess, Topology, build_topology, connect_all, migrate
+from server.settings import Settings
 
 
 @dataclass
@@ -98,7 +99,7 @@ async def run_chaos(data_dir: Path, config: ChaosConfig) -> ChaosReport:
     started = time.perf_counter()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     await migrate(data_dir)
-    topology = await build_topology(f"sqlite+aiosqlite:///{data_dir / 'brygga.db'}", config.clients, config.unit_size)
+    topology = await build_topology(Settings(data_dir=data_dir), config.clients, config.unit_size)
     server = ServerProcess(data_dir)
     report.restart_seconds.append(await server.start())
     peers = [Peer(member, server.url) for member in topology.members]

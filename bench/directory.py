@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.cli import cli_context
-from server.directory import seed, service
+from server.core.commands import cli_context
+from server.directory import seed, unit_search
 from server.directory.schemas import UnitQuery
 from server.migrate import upgrade
 from server.settings import Settings
@@ -65,7 +65,7 @@ async def main(units: int, rounds: int, keep: bool, reuse: str | None) -> int:
         for kind, queries in QUERIES.items():
             async with ctx.db.transaction() as session:  # warm caches and the typo vocabulary
                 for query in queries:
-                    await service.search_units(session, UnitQuery(q=query, limit=20), staff=True)
+                    await unit_search.search_units(session, UnitQuery(q=query, limit=20), staff=True, now=ctx.clock())
             timings: list[float] = []
             cpu: list[float] = []
             empty = 0
@@ -73,7 +73,9 @@ async def main(units: int, rounds: int, keep: bool, reuse: str | None) -> int:
                 query = rng.choice(queries)
                 async with ctx.db.transaction() as session:
                     began, began_cpu = time.perf_counter(), time.process_time()
-                    page = await service.search_units(session, UnitQuery(q=query, limit=20), staff=True)
+                    page = await unit_search.search_units(
+                        session, UnitQuery(q=query, limit=20), staff=True, now=ctx.clock()
+                    )
                     timings.append((time.perf_counter() - began) * 1000)
                     cpu.append((time.process_time() - began_cpu) * 1000)
                 empty += not page.items

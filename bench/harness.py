@@ -22,6 +22,7 @@ import aiohttp
 import socketio
 
 from server.core import sio_codec
+from server.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -168,14 +169,20 @@ class Topology:
     conversations: dict[uuid.UUID, list[uuid.UUID]]  # conversation -> user ids that must receive its messages
 
 
-async def build_topology(database_url: str, clients: int, unit_size: int) -> Topology:
-    """Units of `unit_size` members; unit 2k talks with unit 2k+1 in one conversation."""
-    from server.core.db import Database
+async def build_topology(settings: Settings, clients: int, unit_size: int) -> Topology:
+    """Units of `unit_size` members; unit 2k talks with unit 2k+1 in one conversation.
+
+    `settings` names the database and the key files the servers will use: subjects are sealed.
+    """
+    from server.core.app_keys import envelope_for
+    from server.core.commands import cli_context
     from server.core.models import Organisation, Unit
     from server.identity import service as identity
     from server.messaging.models import Conversation, Participant
 
-    db = Database(database_url)
+    ctx = cli_context(settings)
+    await envelope_for(ctx)
+    db = ctx.db
     members: list[Member] = []
     conversations: dict[uuid.UUID, list[uuid.UUID]] = {}
     units = max(2, -(-clients // unit_size))

@@ -37,6 +37,7 @@ import aiohttp
 
 from bench.harness import Member, ServerProcess, build_topology, migrate
 from bench.lean_client import ConnectRefused, LeanSocket
+from server.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("BRYGGA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BRYGGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -249,7 +250,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     try:
         await migrate(data_dir, env)
-        topology = await build_topology(database_url, args.clients, args.unit_size)
+        keys = Settings(data_dir=data_dir, database_url=database_url)  # the servers' key files, in data_dir
+        topology = await build_topology(keys, args.clients, args.unit_size)
         nodes = args.nodes or (2 if args.backend == "pg-redis" else 1)
         servers = [ServerProcess(data_dir, extra_env=env, profile=profile_path(args.profile, n)) for n in range(nodes)]
         for server in servers:

@@ -4,6 +4,9 @@
 set -euo pipefail
 
 need_pkgs=()
+for pkg in "$@"; do  # extra packages a caller asks for (make bench-peers: ejabberd), when missing
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
 command -v node >/dev/null || need_pkgs+=(nodejs npm)
 [ -x /usr/lib/chromium/chromium ] || need_pkgs+=(chromium)
 command -v turnserver >/dev/null || need_pkgs+=(coturn)

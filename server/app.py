@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from aiohttp import web
 
 from server import __version__
-from server.core import ratelimit
 from server.core.api import OpenApiBuilder, make_aiohttp_handler
+from server.core.background import running
 from server.core.context import CTX, AppContext
 from server.core.db import Database
 from server.core.http import METRICS, Metrics, build_middlewares
+from server.core.plugin import Plugin
+from server.core.ratelimit import InMemoryRateLimiter
 from server.core.realtime import create_sio, install_events
 from server.domains import plugins
 from server.health.routes import OPENAPI_KEY
@@ -30,6 +33,41 @@ API_DESCRIPTION = (
 )
 
 
+def openapi_document(domain_plugins: list[Plugin] | None = None) -> dict[str, Any]:
+    """The OpenAPI document of every mounted operation; built without a server (`brygga openapi`)."""
+    openapi = OpenApiBuilder("Brygga API", __version__, API_DESCRIPTION)
+    for plugin in plugins() if domain_plugins is None else domain_plugins:
+        if plugin.api is not None:
+            for operation in plugin.api.operations:
+                openapi.add(operation)
+    return openapi.document
+
+
+async def hide_server_version(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp would send `Server: Python/3.x aiohttp/3.y`: versions help an attacker pick exploits."""
+    response.headers["Server"] = "Brygga"
+
+
+async def rate_limiter(ctx: AppContext) -> AsyncIterator[None]:
+    """The one place that picks the limiter: Redis (shared by all nodes) when `redis_url` is set.
+
+    Runs before the domain plugins, which use `ctx.limiter`; a limiter set beforehand (tests) is kept.
+    """
+    if ctx.ratelimiter is None:
+        if ctx.settings.redis_url:
+            from server.core.ratelimit_redis import LocalFirstRateLimiter, RedisRateLimiter
+
+            ctx.ratelimiter = LocalFirstRateLimiter(RedisRateLimiter.from_url(ctx.settings.redis_url))
+        else:
+            ctx.ratelimiter = InMemoryRateLimiter()
+    try:
+        yield
+    finally:
+        close = getattr(ctx.ratelimiter, "close", None)
+        if close is not None:
+            await close()
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -39,6 +77,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[METRICS] = metrics
+    app.on_response_prepare.append(hide_server_version)
     sio = create_sio(settings)
     sio.attach(app, socketio_path="socket.io")
     database = Database(settings.effective_database_url, background_checkpoints=True)
@@ -46,7 +85,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[CTX] = ctx
 
     domain_plugins = plugins()
-    openapi = OpenApiBuilder("Brygga API", __version__, API_DESCRIPTION)
 
     async def authenticate_request(request: web.Request) -> None:
         await authenticate(request)
@@ -57,10 +95,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 app.router.add_route(
                     operation.method, operation.path, make_aiohttp_handler(operation, authenticate_request)
                 )
-                openapi.add(operation)
         if plugin.setup_routes is not None:
             plugin.setup_routes(app)
-    app[OPENAPI_KEY] = openapi.document
+    app[OPENAPI_KEY] = openapi_document(domain_plugins)
     setup_web(app, settings.web_dist)
 
     install_connection_handlers(ctx)
@@ -70,10 +107,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(ctx.db.close)
             await stack.enter_async_context(ctx.db.background_checkpoints())
-            await stack.enter_async_context(asynccontextmanager(ratelimit.lifecycle)(ctx))
+            await stack.enter_async_context(ctx.db.watch_storage())
+            await stack.enter_async_context(asynccontextmanager(rate_limiter)(ctx))
             for plugin in domain_plugins:
                 for context in plugin.lifecycle:
                     await stack.enter_async_context(asynccontextmanager(context)(ctx))
+            # After the domains registered their deadline kinds; stops before they do.
+            await stack.enter_async_context(running(ctx.deadlines.run(ctx.node_id), name="deadlines"))
             log.info("brygga started", extra={"version": __version__, "database": ctx.db.engine.dialect.name})
             yield
             log.info("brygga stopping")

@@ -8,37 +8,15 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
 
+from server.core.commands import CommandError, run_with_context
 from server.core.context import AppContext
-from server.core.db import Database
 from server.settings import Settings
 
 EPILOG = """\
 Configuration comes from BRYGGA_* environment variables (see README). Typical first run:
   brygga migrate && brygga seed-demo && brygga serve
 """
-
-
-class CommandError(Exception):
-    """A user mistake on the command line: printed without a trace, exit code 2."""
-
-
-def cli_context(settings: Settings) -> AppContext:
-    """An AppContext without a socket.io server, for commands that only touch the database."""
-    return AppContext(settings=settings, db=Database(settings.effective_database_url), sio=None)
-
-
-def run_with_context(settings: Settings, work: Callable[[AppContext], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        ctx = cli_context(settings)
-        try:
-            return await work(ctx)
-        finally:
-            await ctx.db.close()
-
-    return asyncio.run(main())
 
 
 def use_uvloop() -> None:
@@ -71,7 +49,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     # rare. Measured with bench/messaging.py; see docs/messaging.md.
     gc.set_threshold(50_000, 20, 100)
     print(f"Brygga serving on {settings.public_base_url} (listening on {settings.host}:{settings.port})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
+    # keepalive_timeout also bounds how long a new or idle connection may take to send a whole request
+    # head (aiohttp closes it if no complete request arrived by then): slow-header clients cannot pile up.
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=5,
+        keepalive_timeout=settings.header_timeout_seconds,
+    )
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -96,6 +83,14 @@ def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> None:
         print(line)
 
 
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
+    import json
+
+    from server.app import openapi_document
+
+    print(json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from server.domains import plugins
 
@@ -115,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("seed-demo", help="load the demo directory, units and users (idempotent)").set_defaults(
         func=cmd_seed_demo
     )
+    sub.add_parser(
+        "openapi", help="print the OpenAPI document (/api/openapi.json) without starting a server"
+    ).set_defaults(func=cmd_openapi)
     for plugin in plugins():
         if plugin.cli is not None:
             plugin.cli(sub)
@@ -122,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from server.core.envelope import KeyFileError
     from server.core.errors import Problem
     from server.core.logs import configure_logging
 
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         args.func(args, settings)
-    except (CommandError, Problem) as exc:
+    except (CommandError, Problem, KeyFileError) as exc:  # KeyFileError: `serve` refuses a database without its keys
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

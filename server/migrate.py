@@ -73,3 +73,19 @@ async def current_heads(url: str) -> set[str]:
             return await connection.run_sync(lambda sync: set(MigrationContext.configure(sync).get_current_heads()))
     finally:
         await engine.dispose()
+
+
+def refuse_to_drop_audit(revision: str, count_sql: str) -> None:
+    """In a migration's `downgrade()`: stop if `count_sql` (run on the migration's connection) finds
+    audit data that going below `revision` would drop: the access log must be kept for 5 years and
+    its hash chain and signed checkpoints cannot be rebuilt. Restore a backup to go back instead."""
+    from alembic import op
+    from sqlalchemy import text
+
+    found = int(op.get_bind().execute(text(count_sql)).scalar_one())
+    if found:
+        raise RuntimeError(
+            f"refusing to downgrade below {revision}: it would drop {found} audit rows or signed checkpoints "
+            "(HSLF-FS 2016:40, tamper evidence). To go back to an older release, restore the backup taken "
+            "before the upgrade (docs/operations.md)."
+        )

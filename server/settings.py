@@ -6,6 +6,7 @@ Precedence (highest first): explicit keyword arguments, environment, TOML file n
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,13 +34,35 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="", description="Redis URL for multi-node; empty = in-process.")
     public_base_url: str = Field(default="http://localhost:8080", description="URL users reach Brygga at.")
     allowed_origins: CommaList = Field(default_factory=list, description="Extra browser origins.")
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses/networks of reverse proxies whose X-Forwarded-For/Forwarded headers are believed.",
+    )
     host: str = "127.0.0.1"
     port: int = 8080
     key_file: Path | None = Field(default=None, description="Key-encryption key file (default in data_dir).")
+    pseudonym_key_file: Path | None = Field(
+        default=None, description="Key of the patient pseudonyms that link readmissions (default in data_dir)."
+    )
+    index_key_file: Path | None = Field(
+        default=None, description="Key of the blind indexes of sealed case references (default in data_dir)."
+    )
+    statistics_min_cell: int = Field(
+        default=5, ge=1, description="Discharge statistics: cells with fewer cases (or readmissions) are suppressed."
+    )
     web_dist: Path = Field(default=REPO_ROOT / "client_web" / "dist", description="Built web client.")
     max_body_bytes: int = Field(default=1024 * 1024, description="Largest JSON request body.")
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, description="Largest attachment upload.")
+    header_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A connection must send a complete request head this soon (and idles this long).",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A JSON or form body must arrive within this; an upload may pause this long."
+    )
     log_level: str = "INFO"
+    metrics_token: str = Field(default="", description="Bearer token for GET /metrics; empty = /metrics is off.")
     demo: bool = Field(default=False, description="Show demo hints (make run).")
     # --- identity (docs/identity.md)
     session_idle_minutes: int = Field(default=30, ge=1, description="Session ends after this long without use.")
@@ -54,9 +77,16 @@ class Settings(BaseSettings):
     oidc_allowed_algs: CommaList = Field(
         default_factory=lambda: ["RS256", "PS256", "ES256"], description="ID-token signature algorithms accepted."
     )
-    idp_max_failures: int = Field(default=5, ge=1, description="Failed logins before the account locks.")
-    idp_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked local account stays locked.")
-    turn_urls: list[str] = Field(
+    unit_admins_add_any_organisation: bool = Field(
+        default=False, description="Unit administrators may add users of other organisations to their unit."
+    )
+    idp_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins of one account from one address before that address must wait."
+    )
+    idp_throttle_minutes: int = Field(
+        default=15, ge=1, description="Window in which those failures count; accounts are never locked."
+    )
+    turn_urls: CommaList = Field(
         default_factory=list,
         description="TURN URLs handed to meeting participants, e.g. turns:turn.example.se:443?transport=tcp. "
         "Empty: host candidates only. Public STUN is never used.",
@@ -67,8 +97,23 @@ class Settings(BaseSettings):
         default="all", pattern="^(all|relay)$", description="'relay' forces browsers through TURN."
     )
     video_room_idle_seconds: float = Field(default=60.0, gt=0, description="Stop an empty room's relay after this.")
+    video_room_lease_seconds: float = Field(
+        default=5.0, ge=2, le=120, description="Lease on a live room's owner node; another node may take it after this."
+    )
+    video_relay_capacity: int = Field(
+        default=50, ge=0, description="Participants this node's relays take (placement); 0 = never run rooms here."
+    )
 
-    @field_validator("allowed_origins", "oidc_required_acr", "oidc_allowed_algs", "turn_urls", mode="before")
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # a typo fails at start, not silently
+        return value
+
+    @field_validator(
+        "allowed_origins", "trusted_proxies", "oidc_required_acr", "oidc_allowed_algs", "turn_urls", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -97,6 +142,18 @@ class Settings(BaseSettings):
     @property
     def effective_key_file(self) -> Path:
         return self.key_file or self.data_dir / "keys" / "kek.json"
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
+
+    @property
+    def effective_pseudonym_key_file(self) -> Path:
+        return self.pseudonym_key_file or self.data_dir / "keys" / "pseudonym.key"
+
+    @property
+    def effective_index_key_file(self) -> Path:
+        return self.index_key_file or self.data_dir / "keys" / "blind-index.key"
 
     @property
     def is_https(self) -> bool:

@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.core.context import CTX, AppContext
+from server.core.db import Database
+from server.core.envelope import Envelope, KeyRing, attach_sealer
 from server.migrate import upgrade
 from server.settings import Settings
 
@@ -51,6 +53,13 @@ def settings(tmp_path: Path) -> Settings:
         public_base_url="http://127.0.0.1",
         web_dist=Path(__file__).resolve().parent.parent / "client_web" / "dist",
     )
+
+
+def with_keys(db: Database, settings: Settings) -> Database:
+    """`db` sealing and opening sealed columns with the settings' key files, as the server's does."""
+    envelope = Envelope(KeyRing(settings.effective_key_file, create=True))
+    attach_sealer(db, envelope, settings.effective_index_key_file, sealed_records=False)
+    return db
 
 
 @pytest.fixture
@@ -93,6 +102,25 @@ def pg_database() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """Run the test on SQLite and on PostgreSQL (loopback)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_database")
+        return url
+    return settings.effective_database_url
+
+
+@pytest.fixture
+async def db(db_url: str, settings: Settings) -> AsyncIterator[Database]:
+    """A migrated database of `db_url`, without an app."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(db_url)
+    database = Database(db_url)
+    yield database
+    await database.close()
 
 
 class Actors:

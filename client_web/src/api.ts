@@ -1,7 +1,7 @@
 // HTTP layer: cookie session + CSRF header, problem JSON → ApiError with a user-facing `detail`,
 // 401 → the session-expired banner, uploads through XMLHttpRequest for progress events.
 import { createStore } from "./store";
-import { t } from "./i18n";
+import { problemText, t } from "./i18n";
 
 export interface FieldError {
   loc?: (string | number)[];
@@ -59,10 +59,16 @@ export async function problemFrom(status: number, text: string, etag: string | n
   try {
     const body = JSON.parse(text) as { code?: string; detail?: string; errors?: FieldError[]; title?: string };
     const errors = Array.isArray(body.errors) ? body.errors : [];
-    return new ApiError(status, body.code ?? "http_error", body.detail ?? body.title ?? t("error"), errors, etag);
+    const code = body.code ?? "http_error";
+    return new ApiError(status, code, problemText(code, body.detail ?? body.title ?? t("error")), errors, etag);
   } catch {
     return new ApiError(status, "http_error", `${t("error")} (HTTP ${status})`, [], etag);
   }
+}
+
+/** The request never reached the server (offline, server down): worth trying again when back online. */
+export function isNetworkError(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 0;
 }
 
 export function describeError(error: unknown): string {

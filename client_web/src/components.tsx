@@ -1,8 +1,9 @@
 // Small shared pieces: page heading with focus management, notices, badges, async data hook.
 import type { ComponentChildren } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { describeError } from "./api";
-import { useT } from "./i18n";
+import { describeError, isNetworkError } from "./api";
+import { formatPhone, useT } from "./i18n";
+import { connectionStore } from "./realtime";
 
 let initialPage = true;
 
@@ -31,12 +32,23 @@ export function PageHeading({ children, id }: { children: ComponentChildren; id?
   );
 }
 
-export function ErrorNote({ error }: { error: unknown }) {
+/** An error; with `retry` (a page's failed load) also "Försök igen", and when the server could not be
+ * reached, that the page loads again by itself once the connection is back (see useAsync). */
+export function ErrorNote({ error, retry }: { error: unknown; retry?: () => void }) {
+  const t = useT();
   if (!error) return null;
   return (
-    <p class="notice notice-error" role="alert">
-      {describeError(error)}
-    </p>
+    <div class="notice notice-error" role="alert" data-testid="load-error">
+      <p>
+        {describeError(error)}
+        {retry && isNetworkError(error) && ` ${t("retriesOnReconnect")}`}
+      </p>
+      {retry && (
+        <button type="button" onClick={retry}>
+          {t("tryAgain")}
+        </button>
+      )}
+    </div>
   );
 }
 
@@ -54,6 +66,19 @@ export function Badge({ kind, children, label }: { kind: string; children: Compo
       {children}
     </span>
   );
+}
+
+/** A contact route's value as people read it: phone numbers in Swedish national format as `tel:` links,
+ * e-mail as `mailto:`, a unit's Brygga inbox by name (never its internal `brygga:unit:` address). */
+export function RouteValue({ route, prefix }: { route: { channel: string; value: string }; prefix?: string }) {
+  const t = useT();
+  if (route.channel === "phone") {
+    const shown = formatPhone(route.value);
+    return <a href={`tel:${route.value.replace(/[^\d+]/g, "")}`}>{prefix ? `${prefix} ${shown}` : shown}</a>;
+  }
+  if (route.channel === "email") return <a href={`mailto:${route.value}`}>{route.value}</a>;
+  if (route.value.startsWith("brygga:")) return <span>{t("bryggaInbox")}</span>;
+  return <span>{route.value}</span>;
 }
 
 export function Loading() {
@@ -110,7 +135,22 @@ export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: unk
     return () => controller.abort();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
+  // A load that failed for want of a connection runs again by itself when the connection is back.
+  useEffect(() => (isNetworkError(error) ? onReconnect(() => setTick((n) => n + 1)) : undefined), [error]);
   return { data, error, loading, reload: () => setTick((n) => n + 1), setData };
+}
+
+/** Call `run` once the browser is online and the server's socket is connected again; returns the unsubscribe. */
+export function onReconnect(run: () => void): () => void {
+  const online = () => {
+    if (connectionStore.get() === "online") run();
+  };
+  window.addEventListener("online", online);
+  const stop = connectionStore.subscribe((state) => state === "online" && run());
+  return () => {
+    window.removeEventListener("online", online);
+    stop();
+  };
 }
 
 /** A value that follows `value` after `ms` of quiet (search as you type). */

@@ -1,21 +1,53 @@
-import { render } from "preact";
+import { render, type ComponentType } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { sessionExpired } from "./api";
-import { Loading } from "./components";
-import { formatTime, setLang, useLang, useT } from "./i18n";
+import { ErrorNote, Loading } from "./components";
+import { formatTime, plural, setLang, useLang, useT } from "./i18n";
 import { startNotifications } from "./notify";
-import { connectionStore, escalationStore } from "./realtime";
+import { connectionStore, escalationStore, unreadStore } from "./realtime";
 import { startRealtime } from "./realtime";
 import { useRoute } from "./router";
 import { isAdmin, loadSession, loginUrl, logout, sessionStore } from "./session";
 import { useStore } from "./store";
-import { AdminHome, AdminImport, AdminUnitEditor } from "./views/Admin";
 import { ConversationView } from "./views/Conversation";
 import { DirectoryView, UnitPage } from "./views/Directory";
 import { InboxView } from "./views/Inbox";
 import { LoginView } from "./views/Login";
-import { MeetingsView } from "./views/Meetings";
+import { MeetingView, MeetingsView } from "./views/Meetings";
+import { useDT } from "./views/discharge_texts";
 import "./style.css";
+
+/** A view loaded on first use (its own chunk): administration and discharge planning are not everyone's
+ * daily pages, so the inbox loads without them. */
+function lazyView<P extends object>(load: () => Promise<ComponentType<P>>): ComponentType<P> {
+  let loaded: ComponentType<P> | null = null;
+  return function LazyView(props: P) {
+    const [view, setView] = useState<{ component: ComponentType<P> | null; error: unknown }>({ component: loaded, error: null });
+    const [attempt, setAttempt] = useState(0);
+    useEffect(() => {
+      if (view.component) return;
+      load().then(
+        (component) => {
+          loaded = component;
+          setView({ component, error: null });
+        },
+        (error: unknown) => setView({ component: null, error }),
+      );
+    }, [attempt]);
+    if (view.error) return <ErrorNote error={view.error} retry={() => setAttempt((n) => n + 1)} />;
+    const View = view.component;
+    return View ? <View {...props} /> : <Loading />;
+  };
+}
+
+const AdminHome = lazyView(() => import("./views/Admin").then((m) => m.AdminHome));
+const AdminImport = lazyView(() => import("./views/Admin").then((m) => m.AdminImport));
+const AdminUnitEditor = lazyView(() => import("./views/Admin").then((m) => m.AdminUnitEditor));
+const CasesView = lazyView(() => import("./views/Discharge").then((m) => m.CasesView));
+const CaseView = lazyView(() => import("./views/Discharge").then((m) => m.CaseView));
+const StatisticsView = lazyView(() => import("./views/Discharge").then((m) => m.StatisticsView));
+const DeviationsView = lazyView(() => import("./views/Discharge").then((m) => m.DeviationsView));
+const SearchView = lazyView(() => import("./views/Search").then((m) => m.SearchView));
 
 function LangSwitch() {
   const lang = useLang();
@@ -80,15 +112,25 @@ function Banners() {
 
 function Nav() {
   const t = useT();
+  const lang = useLang();
+  const unread = Object.values(useStore(unreadStore)).reduce((sum, n) => sum + n, 0);
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) Brygga` : "Brygga";
+  }, [unread]);
+  const dt = useDT();
   const route = useRoute();
   const state = useStore(sessionStore);
   const me = state.status === "ready" ? state.me : null;
   const section =
-    route.name === "conversation" ? "inbox" : route.name === "unit" ? "directory" : route.name.startsWith("admin") ? "admin" : route.name;
+    route.name === "conversation" ? "inbox" : route.name === "unit" ? "directory" : route.name === "case" ? "cases" : route.name === "meeting" ? "meetings" : route.name.startsWith("admin") ? "admin" : route.name;
   const links: [string, string, string][] = [
     ["inbox", "#/inbox", t("navInbox")],
     ["directory", "#/directory", t("navDirectory")],
     ["meetings", "#/meetings", t("navMeetings")],
+    ["search", "#/search", t("navSearch")],
+    ["cases", "#/cases", dt("navCases")],
+    ["statistics", "#/statistics", dt("navStatistics")],
+    ["deviations", "#/deviations", dt("navDeviations")],
   ];
   if (isAdmin(me)) links.push(["admin", "#/admin", t("navAdmin")]);
   return (
@@ -98,6 +140,7 @@ function Nav() {
           <li key={name}>
             <a href={href} aria-current={section === name ? "page" : undefined}>
               {label}
+              {name === "inbox" && unread > 0 && <span class="badge badge-unread nav-count">{plural(lang, unread, "unread")}</span>}
             </a>
           </li>
         ))}
@@ -126,6 +169,18 @@ function Page() {
       return <AdminImport />;
     case "meetings":
       return <MeetingsView />;
+    case "meeting":
+      return <MeetingView key={route.id} id={route.id} />;
+    case "cases":
+      return <CasesView />;
+    case "case":
+      return <CaseView key={route.id} id={route.id} />;
+    case "statistics":
+      return <StatisticsView />;
+    case "deviations":
+      return <DeviationsView />;
+    case "search":
+      return <SearchView key={location.hash} />; // a link to other filters starts a new search
     default:
       return <h1 tabIndex={-1}>{t("notFoundPage")}</h1>;
   }

@@ -8,6 +8,7 @@
 import { io, type Socket } from "socket.io-client";
 import { ApiError, get, sessionExpired, upload } from "./api";
 import { idbAll, idbDelete, idbGet, idbPut, META, OUTBOX } from "./idb";
+import { problemText } from "./i18n";
 import { createStore } from "./store";
 import type { Attachment, EscalationEvent, Message, ReceiptEvent, RecipientState } from "./types";
 
@@ -30,6 +31,7 @@ export interface OutboxEntry {
   priority: "normal" | "urgent";
   ack_required: boolean;
   files: PendingFile[];
+  reply_to?: string | null; // a correction answers the message it corrects
   created_at: string;
   error?: string | null;
 }
@@ -54,6 +56,8 @@ export const messagesStore = createStore<Record<string, Message[]>>({});
 export const typingStore = createStore<Record<string, TypingInfo[]>>({});
 /** Bumped whenever something that changes inbox counters happens. */
 export const inboxTick = createStore(0);
+/** Unread count per unit (from the inbox page's load and the `inbox` event): tab title and menu. */
+export const unreadStore = createStore<Record<string, number>>({});
 export const escalationStore = createStore<EscalationInfo[]>([]);
 
 let socket: Socket | null = null;
@@ -246,6 +250,7 @@ async function sendEntry(entry: OutboxEntry): Promise<void> {
     priority: entry.priority,
     ack_required: entry.ack_required,
     attachments: entry.files.map((file) => file.attachment!.id),
+    reply_to: entry.reply_to ?? null,
   };
   const reply = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("message:send", payload)) as {
     ok: boolean;
@@ -259,7 +264,7 @@ async function sendEntry(entry: OutboxEntry): Promise<void> {
     return;
   }
   if (reply.error && FATAL_CODES.has(reply.error.code)) {
-    await saveEntry({ ...entry, error: reply.error.message });
+    await saveEntry({ ...entry, error: problemText(reply.error.code, reply.error.message) });
     return;
   }
   throw new Error(reply.error?.code ?? "send_failed");
@@ -297,7 +302,10 @@ export async function emit<T = Record<string, unknown>>(event: string, payload: 
     ok: boolean;
     error?: { code: string; message: string };
   } & T;
-  if (!reply.ok) throw new ApiError(400, reply.error?.code ?? "error", reply.error?.message ?? "error");
+  if (!reply.ok) {
+    const code = reply.error?.code ?? "error";
+    throw new ApiError(400, code, problemText(code, reply.error?.message ?? "error"));
+  }
   return reply;
 }
 
@@ -363,7 +371,12 @@ export async function startRealtime(currentUserId: string): Promise<void> {
     inboxTick.update((n) => n + 1);
   });
   socket.on("typing", onTyping);
-  socket.on("inbox", () => inboxTick.update((n) => n + 1));
+  socket.on("inbox", (payload: { unit_id?: string; unread?: number }) => {
+    if (payload?.unit_id && typeof payload.unread === "number") unreadStore.update((all) => ({ ...all, [payload.unit_id as string]: payload.unread as number }));
+    inboxTick.update((n) => n + 1);
+  });
+  // This node's live fan-out was interrupted (Redis away): catch up on what it could not deliver.
+  socket.on("sync:needed", () => void runSync().catch(() => undefined));
   socket.on("escalation", (payload: EscalationInfo) => {
     escalationStore.update((list) => [...list, payload]);
     inboxTick.update((n) => n + 1);

@@ -1,4 +1,4 @@
-// Hash routing: #/inbox, #/conversations/<id>, #/directory, #/directory/units/<id>, #/admin/..., #/meetings.
+// Hash routing: #/inbox, #/conversations/<id>, #/directory, #/directory/units/<id>, #/admin/..., #/meetings[/<id>], #/cases[/<id>], #/statistics, #/deviations, #/search?case_ref=….
 import { createStore, useStore } from "./store";
 
 export type Route =
@@ -10,6 +10,12 @@ export type Route =
   | { name: "adminUnit"; id: string | null }
   | { name: "adminImport" }
   | { name: "meetings" }
+  | { name: "meeting"; id: string }
+  | { name: "cases" }
+  | { name: "case"; id: string }
+  | { name: "statistics" }
+  | { name: "deviations" }
+  | { name: "search" }
   | { name: "notFound" };
 
 export function parseHash(hash: string): Route {
@@ -30,7 +36,15 @@ export function parseHash(hash: string): Route {
       if (parts[1] === "units" && parts[2]) return { name: "adminUnit", id: parts[2] };
       return { name: "admin" };
     case "meetings":
-      return { name: "meetings" };
+      return parts[1] ? { name: "meeting", id: parts[1] } : { name: "meetings" };
+    case "cases":
+      return parts[1] ? { name: "case", id: parts[1] } : { name: "cases" };
+    case "statistics":
+      return { name: "statistics" };
+    case "deviations":
+      return { name: "deviations" };
+    case "search":
+      return { name: "search" };
     default:
       return { name: "notFound" };
   }

@@ -2,7 +2,7 @@
 // messaging and video parts; see their docs and /api/openapi.json).
 import { get, post, query, request, upload, type UploadHandle } from "./api";
 import { attachmentUploadPath, connectionStore, emit } from "./realtime";
-import type { ContactRoute, Conversation, ImportReport, Inbox, Meeting, Message, Organisation, Page, Reachability, Unit, UnitSummary } from "./types";
+import type { AttachmentLimits, AwaitingList, Closure, ContactRoute, HoursDraft, HoursPreview, RouteDraft, InboxHours, Conversation, ConversationList, ConversationSearch, GuestLinkCreated, GuestLinkList, ImportReport, Inbox, Meeting, MeetingList, Message, MessageList, OrganisationPage, Reachability, Unit, UnitPage } from "./types";
 
 // ---- directory ----
 
@@ -15,8 +15,8 @@ export interface UnitSearch {
   limit?: number;
 }
 
-export function searchUnits(search: UnitSearch, signal?: AbortSignal): Promise<Page<UnitSummary>> {
-  return get<Page<UnitSummary>>(
+export function searchUnits(search: UnitSearch, signal?: AbortSignal): Promise<UnitPage> {
+  return get<UnitPage>(
     `/api/v1/units${query({
       q: search.q,
       type: search.type,
@@ -46,8 +46,8 @@ export async function saveUnit(id: string | null, body: Record<string, unknown>,
   return { unit: response.data, etag: response.etag };
 }
 
-export function listOrganisations(signal?: AbortSignal): Promise<Page<Organisation>> {
-  return get<Page<Organisation>>(`/api/v1/organisations${query({ limit: 100 })}`, signal);
+export function listOrganisations(signal?: AbortSignal): Promise<OrganisationPage> {
+  return get<OrganisationPage>(`/api/v1/organisations${query({ limit: 100 })}`, signal);
 }
 
 /** CSV or JSON as the raw body; the report lists every rejected record (all or nothing). */
@@ -61,7 +61,12 @@ export function versionTag(version: number | undefined): string | null {
   return version === undefined ? null : `W/"${version}"`;
 }
 
-export async function saveRoute(unitId: string, route: ContactRoute): Promise<ContactRoute> {
+/** The hours as the server takes them: "always", or the spans without their display text. */
+export function hoursBody(hours: HoursDraft): HoursDraft {
+  return hours === "always" ? hours : hours.map(({ from_day, to_day, all_day, from_time, to_time, from_date, to_date, holiday_rule, comment }) => ({ from_day, to_day, all_day, from_time, to_time, from_date, to_date, holiday_rule, comment }));
+}
+
+export async function saveRoute(unitId: string, route: RouteDraft): Promise<ContactRoute> {
   const body = {
     purpose: route.purpose,
     channel: route.channel,
@@ -69,6 +74,7 @@ export async function saveRoute(unitId: string, route: ContactRoute): Promise<Co
     value: route.value.trim(),
     audience: route.audience ?? "staff",
     rank: route.rank ?? 100,
+    hours: hoursBody(route.hours),
   };
   const response = route.id
     ? await request<ContactRoute>(`/api/v1/routes/${encodeURIComponent(route.id)}`, { method: "PATCH", body, ifMatch: versionTag(route.version) })
@@ -76,30 +82,52 @@ export async function saveRoute(unitId: string, route: ContactRoute): Promise<Co
   return response.data;
 }
 
+/** Unsaved hours of a (new or existing) route over the next 14 days: holidays, closures, open now, next opening. */
+export function previewHours(unitId: string, routeId: string | undefined, hours: HoursDraft): Promise<HoursPreview> {
+  return post<HoursPreview>(`/api/v1/units/${encodeURIComponent(unitId)}/hours-preview`, { hours: hoursBody(hours), route_id: routeId ?? null });
+}
+
+export function addClosure(unitId: string, body: { kind: string; route_id: string | null; starts_at: string; ends_at: string; reason: string }): Promise<Closure> {
+  return post<Closure>(`/api/v1/units/${encodeURIComponent(unitId)}/closures`, body);
+}
+
+export async function removeClosure(id: string): Promise<void> {
+  await request(`/api/v1/closures/${encodeURIComponent(id)}`, { method: "DELETE" });
+}
+
 export async function getRoute(id: string): Promise<ContactRoute> {
   return get<ContactRoute>(`/api/v1/routes/${encodeURIComponent(id)}`);
 }
 
-export async function deleteRoute(route: ContactRoute): Promise<void> {
+export async function deleteRoute(route: { id?: string; version?: number }): Promise<void> {
   await request(`/api/v1/routes/${encodeURIComponent(route.id ?? "")}`, { method: "DELETE", ifMatch: versionTag(route.version) });
 }
 
 // ---- messaging ----
 
-export function listConversations(unitId: string | null, signal?: AbortSignal): Promise<Page<Conversation>> {
-  return get<Page<Conversation>>(`/api/v1/conversations${query({ unit_id: unitId })}`, signal);
+/** With `preview`, each conversation's last message (a logged read of each conversation: the inbox only). */
+export function listConversations(unitId: string | null, signal?: AbortSignal, preview = false): Promise<ConversationList> {
+  return get<ConversationList>(`/api/v1/conversations${query({ unit_id: unitId, preview: preview || null })}`, signal);
 }
 
 export function getInbox(unitId: string, signal?: AbortSignal): Promise<Inbox> {
   return get<Inbox>(`/api/v1/units/${encodeURIComponent(unitId)}/inbox`, signal);
 }
 
+export function getAwaiting(unitId: string, signal?: AbortSignal): Promise<AwaitingList> {
+  return get<AwaitingList>(`/api/v1/units/${encodeURIComponent(unitId)}/awaiting-acknowledgement`, signal);
+}
+
+export function getInboxHours(unitId: string, signal?: AbortSignal): Promise<InboxHours> {
+  return get<InboxHours>(`/api/v1/units/${encodeURIComponent(unitId)}/inbox-hours`, signal);
+}
+
 export function getConversation(id: string, signal?: AbortSignal): Promise<Conversation> {
   return get<Conversation>(`/api/v1/conversations/${encodeURIComponent(id)}`, signal);
 }
 
-export function listMessages(id: string, signal?: AbortSignal): Promise<Page<Message>> {
-  return get<Page<Message>>(`/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: 200 })}`, signal);
+export function listMessages(id: string, signal?: AbortSignal): Promise<MessageList> {
+  return get<MessageList>(`/api/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: 200 })}`, signal);
 }
 
 export function createConversation(body: { subject: string; case_ref?: string | null; from_unit_id: string; unit_ids: string[] }): Promise<Conversation> {
@@ -109,6 +137,11 @@ export function createConversation(body: { subject: string; case_ref?: string | 
     from_unit_id: body.from_unit_id,
     unit_ids: body.unit_ids,
   });
+}
+
+/** Bring more units into a conversation (members of a unit taking part); answers the updated conversation. */
+export function addConversationUnits(id: string, unitIds: string[]): Promise<Conversation> {
+  return post<Conversation>(`/api/v1/conversations/${encodeURIComponent(id)}/units`, { unit_ids: unitIds });
 }
 
 /** Unit actions go over the socket; while it is down, the same operation over REST (same semantics). */
@@ -146,14 +179,42 @@ export async function markRead(conversationId: string, upTo: number): Promise<vo
   await emit("message:read", { conversation_id: conversationId, up_to: upTo });
 }
 
+let attachmentLimits: Promise<AttachmentLimits> | null = null;
+
+/** The server's size limit and accepted types, fetched once per page (a failure is tried again next time). */
+export function getAttachmentLimits(): Promise<AttachmentLimits> {
+  attachmentLimits ??= get<AttachmentLimits>("/api/v1/attachment-limits").catch((error: unknown) => {
+    attachmentLimits = null;
+    throw error;
+  });
+  return attachmentLimits;
+}
+
 export function attachmentUrl(conversationId: string, attachmentId: string): string {
   return `${attachmentUploadPath(conversationId)}/${encodeURIComponent(attachmentId)}`;
 }
 
 // ---- meetings ----
 
-export function listMeetings(unitId: string | null, signal?: AbortSignal): Promise<Page<Meeting>> {
-  return get<Page<Meeting>>(`/api/v1/meetings${query({ unit_id: unitId })}`, signal);
+export function listMeetings(unitId: string | null, signal?: AbortSignal): Promise<MeetingList> {
+  return get<MeetingList>(`/api/v1/meetings${query({ unit_id: unitId })}`, signal);
+}
+
+/** Every meeting booked from a conversation (past ones too) that I may see. */
+export function meetingsOfConversation(conversationId: string, signal?: AbortSignal): Promise<MeetingList> {
+  return get<MeetingList>(`/api/v1/meetings${query({ conversation_id: conversationId })}`, signal);
+}
+
+export interface SearchFilters {
+  case_ref?: string | null;
+  q?: string | null;
+  unit_id?: string | null;
+  since?: string | null;
+  until?: string | null;
+}
+
+export function searchConversations(filters: SearchFilters, signal?: AbortSignal): Promise<ConversationSearch> {
+  return get<ConversationSearch>(`/api/v1/conversations/search${query({ ...filters })}`, signal);
 }
 
 export function createMeeting(body: {
@@ -172,6 +233,23 @@ export function createMeeting(body: {
     invited_unit_ids: body.unit_ids,
     conversation_id: body.conversation_id ?? null,
   });
+}
+
+export function getMeeting(id: string, signal?: AbortSignal): Promise<Meeting> {
+  return get<Meeting>(`/api/v1/meetings/${encodeURIComponent(id)}`, signal);
+}
+
+// Guest links (hosts only): the link and its one-time code come back once, at creation.
+export function listGuestLinks(meetingId: string, signal?: AbortSignal): Promise<GuestLinkList> {
+  return get<GuestLinkList>(`/api/v1/meetings/${encodeURIComponent(meetingId)}/guest-links`, signal);
+}
+
+export function createGuestLink(meetingId: string, label: string): Promise<GuestLinkCreated> {
+  return post<GuestLinkCreated>(`/api/v1/meetings/${encodeURIComponent(meetingId)}/guest-links`, { label });
+}
+
+export async function revokeGuestLink(meetingId: string, linkId: string): Promise<void> {
+  await request(`/api/v1/meetings/${encodeURIComponent(meetingId)}/guest-links/${encodeURIComponent(linkId)}`, { method: "DELETE" });
 }
 
 /** The video part's meeting page (a second Vite entry served at /meeting). */

@@ -1,209 +1,60 @@
-// Shapes of the server's JSON (see /api/openapi.json). Optional fields are ones a server part may omit.
+// The server's JSON shapes, generated from its OpenAPI document into `api.gen.ts` (`make api-types`;
+// a test fails when it drifts from the server). Short names here keep the views readable.
+import type { components } from "./api.gen";
 
-export interface UnitRole {
-  unit_id: string;
-  unit_name: string;
-  role: string;
-}
+type Schemas = components["schemas"];
 
-export interface Me {
-  user_id: string;
-  display_name: string;
-  system_roles: string[];
-  units: UnitRole[];
-  auth_method: string;
-  csrf_token?: string;
-}
+export type UnitRole = Schemas["UnitRole"];
+export type Me = Schemas["Me"];
 
-// ---- directory (server/directory/schemas.py) ----
+// ---- directory ----
+export type TimeSpan = Schemas["TimeSpanOut"];
+export type Route = Schemas["RouteOut"];
+/** A contact route as the client holds it: a new one (admin editor) has no id, version or hours yet. */
+export type ContactRoute = Pick<Route, "purpose" | "channel" | "label" | "value" | "audience"> & Partial<Route>;
+export type TimeSpanIn = Schemas["TimeSpanIn"];
+/** Opening hours as the admin edits them: time spans, or the explicit "always" (an empty list is not "always"). */
+export type HoursDraft = TimeSpanIn[] | "always";
+/** A contact route in the admin editor. */
+export type RouteDraft = Omit<ContactRoute, "hours"> & { hours: HoursDraft };
+export type HoursPreview = Schemas["HoursPreview"];
+export type ReachableRoute = Schemas["ReachableRoute"];
+export type UnitSummary = Schemas["UnitSummary"];
+export type UnitPage = Schemas["UnitPage"];
+export type Address = Schemas["Address"];
+export type Closure = Schemas["ClosureOut"];
+export type Unit = Schemas["UnitOut"];
+export type Reachability = Schemas["Reachability"];
+export type Organisation = Schemas["OrganisationOut"];
+export type OrganisationPage = Schemas["OrganisationPage"];
+export type ImportReport = Schemas["ImportReport"];
 
-export interface TimeSpan {
-  from_day: number;
-  to_day: number;
-  all_day: boolean;
-  from_time?: string | null;
-  to_time?: string | null;
-  from_date?: string | null;
-  to_date?: string | null;
-  holiday_rule?: string;
-  comment?: string | null;
-  text?: string;
-}
+// ---- messaging ----
+export type UserRef = Schemas["UserRef"];
+export type Participant = Schemas["ParticipantOut"];
+export type Conversation = Schemas["ConversationOut"];
+export type ConversationList = Schemas["ConversationList"];
+export type ConversationSearch = Schemas["ConversationSearch"];
+export type InboxConversation = Schemas["InboxConversation"];
+export type Inbox = Schemas["InboxOut"];
+export type AwaitingList = Schemas["AwaitingList"];
+export type InboxHours = Schemas["InboxHours"];
+export type AwaitingMessage = Schemas["AwaitingMessage"];
+export type AwaitingRecipient = Schemas["AwaitingRecipient"];
+export type Attachment = Schemas["AttachmentOut"];
+export type AttachmentLimits = Schemas["AttachmentLimits"];
+export type RecipientState = Schemas["RecipientState"];
+export type Message = Schemas["MessageOut"];
+export type MessageList = Schemas["MessageList"];
 
-export interface ContactRoute {
-  id?: string;
-  unit_id?: string;
-  purpose: string;
-  channel: string;
-  label?: string;
-  value: string;
-  audience?: string;
-  rank?: number;
-  note?: string | null;
-  hours?: TimeSpan[];
-  until?: string | null;
-  version?: number;
-}
+// ---- video ----
+export type Meeting = Schemas["MeetingOut"];
+export type MeetingList = Schemas["MeetingList"];
+export type GuestLink = Schemas["GuestLinkOut"];
+export type GuestLinkCreated = Schemas["GuestLinkCreated"];
+export type GuestLinkList = Schemas["GuestLinkList"];
 
-export interface UnitSummary {
-  id: string;
-  name: string;
-  unit_type: string;
-  hsa_id?: string | null;
-  municipality_code?: string | null;
-  municipality_name?: string | null;
-  town?: string | null;
-  organisation_id?: string;
-  organisation_name?: string;
-  organisation?: { id: string; name: string; kind?: string } | null;
-  match?: string | null;
-  open_routes?: ContactRoute[] | null;
-  active?: boolean;
-}
-
-export interface Address {
-  street?: string | null;
-  postal_code?: string | null;
-  town?: string | null;
-}
-
-export interface Closure {
-  id: string;
-  route_id?: string | null;
-  kind: string;
-  starts_at: string;
-  ends_at: string;
-  reason: string;
-}
-
-export interface Unit extends UnitSummary {
-  parent_id?: string | null;
-  address?: Address | null;
-  aliases?: string[];
-  description?: string | null;
-  routes?: ContactRoute[];
-  closures?: Closure[];
-  version?: number;
-}
-
-export interface Reachability {
-  unit_id?: string;
-  reachable: boolean;
-  routes: ContactRoute[];
-  next_opening?: { at: string; route_id: string; purpose: string; channel: string; label: string } | null;
-  closures?: Closure[];
-  holiday?: string | null;
-  at?: string;
-}
-
-export interface Organisation {
-  id: string;
-  name: string;
-  kind: string;
-  municipality_code?: string | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  next_cursor?: string | null;
-  total?: number;
-}
-
-// ---- messaging (server/messaging/schemas.py) ----
-
-export interface UserRef {
-  id: string;
-  name: string;
-}
-
-export interface Participant {
-  unit_id?: string | null;
-  unit_name?: string | null;
-  user_id?: string | null;
-  user_name?: string | null;
-}
-
-export interface Conversation {
-  id: string;
-  kind?: "units" | "direct";
-  subject: string;
-  case_ref?: string | null;
-  created_at?: string;
-  created_by?: UserRef;
-  participants: Participant[];
-  last_seq?: number;
-}
-
-export interface InboxConversation {
-  conversation_id: string;
-  subject: string;
-  case_ref?: string | null;
-  last_seq: number;
-  unread: number;
-  unacknowledged: number;
-  escalated: number;
-}
-
-export interface Inbox {
-  unit_id: string;
-  unread: number;
-  unacknowledged: number;
-  escalated: number;
-  escalated_sent?: number;
-  claimed?: number;
-  conversations: InboxConversation[];
-}
-
-export interface Attachment {
-  id: string;
-  conversation_id?: string;
-  filename: string;
-  size: number;
-  content_type: string;
-  created_at?: string;
-}
-
-export interface RecipientState {
-  unit_id?: string | null;
-  user_id?: string | null;
-  needs_ack: boolean;
-  delivered_at?: string | null;
-  read_at?: string | null;
-  read_by?: UserRef | null;
-  acknowledged_at?: string | null;
-  acknowledged_by?: UserRef | null;
-  claimed_at?: string | null;
-  claimed_by?: UserRef | null;
-  returned_at?: string | null;
-  returned_by?: UserRef | null;
-  escalated_at?: string | null;
-  escalation_level?: number;
-  escalation_route?: { purpose: string; channel: string; label: string; value: string } | null;
-}
-
-export interface Message {
-  id: string;
-  conversation_id: string;
-  seq: number;
-  event_seq?: number | null;
-  client_id: string;
-  sender: UserRef | null;
-  sender_unit_id: string | null;
-  kind?: "text" | "system";
-  body: string | null;
-  system?: { kind: string; data: Record<string, unknown> } | null;
-  priority: "normal" | "urgent";
-  ack_required: boolean;
-  reply_to?: string | null;
-  attachments: Attachment[];
-  created_at: string;
-  edited_at?: string | null;
-  retracted_at?: string | null;
-  version?: number;
-  state?: "sent" | "open" | "acknowledged" | "returned" | "escalated";
-  recipients: RecipientState[];
-}
-
+// ---- socket.io events (not in OpenAPI; see docs/realtime.md) ----
 export interface ReceiptEvent {
   message_id: string;
   conversation_id: string;
@@ -220,30 +71,4 @@ export interface EscalationEvent {
   unit_id: string;
   level: number;
   at: string;
-}
-
-export interface Meeting {
-  id: string;
-  title: string;
-  starts_at: string;
-  ends_at: string;
-  status: string;
-  organiser_unit_id: string;
-  conversation_id?: string | null;
-  invited_units: { unit_id: string; unit_name: string; organisation_name: string }[];
-  join_path: string;
-  can_host: boolean;
-}
-
-export interface ImportReport {
-  format?: string;
-  dry_run: boolean;
-  committed: boolean;
-  records: number;
-  organisations_created?: number;
-  organisations_updated?: number;
-  units_created?: number;
-  units_updated?: number;
-  routes_written?: number;
-  errors: { line: number; record?: string; reason: string }[];
 }

@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.models import AuditCheckpoint
 from server.core import keyfiles
-from server.core.db import Database, utcnow
+from server.core.db import Database, log_failure, utcnow
 from server.core.models import AuditEvent
 
 log = logging.getLogger("brygga.audit")
@@ -208,10 +208,23 @@ class VerifyReport:
         return next((finding.seq for finding in self.findings if finding.seq is not None), None)
 
 
-async def verify(db: Database, trusted_keys: list[Ed25519PublicKey], *, batch: int = BATCH) -> VerifyReport:
+# A running server chains rows within a second or two and seals on shutdown; a row still unchained
+# this long after it was written means the chain was reset (e.g. its columns dropped by a downgrade)
+# or rows were inserted behind the chainer's back.
+UNCHAINED_GRACE = timedelta(minutes=10)
+
+
+async def verify(
+    db: Database,
+    trusted_keys: list[Ed25519PublicKey],
+    *,
+    batch: int = BATCH,
+    unchained_grace: timedelta = UNCHAINED_GRACE,
+) -> VerifyReport:
     """Recompute the chain from the first row and check every signed checkpoint against it.
 
-    The first finding names the earliest row whose stored content no longer matches the chain.
+    The first finding names the earliest row whose stored content no longer matches the chain. Rows
+    older than `unchained_grace` that are not chained are a finding too (they should be).
     """
     report = VerifyReport()
     keys = {key_id_of(key): key for key in trusted_keys}
@@ -236,16 +249,28 @@ async def verify(db: Database, trusted_keys: list[Ed25519PublicKey], *, batch: i
                 assert row.chain_pos is not None
                 if row.chain_pos != expected_pos:
                     report.findings.append(
-                        Finding(row.seq, row.chain_pos, f"rows at chain positions {expected_pos}..{row.chain_pos - 1} "
-                                "are missing (deleted) before this row")
+                        Finding(
+                            row.seq,
+                            row.chain_pos,
+                            f"rows at chain positions {expected_pos}..{row.chain_pos - 1} "
+                            "are missing (deleted) before this row",
+                        )
                     )
                     expected_pos = row.chain_pos
                 if row.prev_hash != expected_prev:
                     report.findings.append(
-                        Finding(row.seq, row.chain_pos, "prev_hash does not match the previous row: the previous row "
-                                "was rewritten with a new hash, or this row's link was edited")
+                        Finding(
+                            row.seq,
+                            row.chain_pos,
+                            "prev_hash does not match the previous row: the previous row "
+                            "was rewritten with a new hash, or this row's link was edited",
+                        )
                     )
-                computed = row_hash(expected_prev, row)
+                try:
+                    computed = row_hash(expected_prev, row)
+                except Exception:  # InvalidTag, KeyFileError: the sealed case reference does not open
+                    report.findings.append(Finding(row.seq, row.chain_pos, "sealed case reference does not open"))
+                    computed = row.hash or ""
                 if computed != row.hash:
                     report.findings.append(Finding(row.seq, row.chain_pos, "content does not match its hash (edited)"))
                 if row.chain_pos in wanted:
@@ -258,6 +283,15 @@ async def verify(db: Database, trusted_keys: list[Ed25519PublicKey], *, batch: i
         report.unchained = (
             await session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.chain_pos.is_(None)))
         ).scalar_one()
+        overdue = AuditEvent.chain_pos.is_(None) & (AuditEvent.at < utcnow() - unchained_grace)
+        overdue_count, first_overdue = (
+            await session.execute(select(func.count(), func.min(AuditEvent.seq)).where(overdue))
+        ).one()
+        if overdue_count:
+            report.findings.append(
+                Finding(first_overdue, None, f"{overdue_count} rows written over {unchained_grace} ago are not "
+                        "chained: the chain was reset (a downgrade drops it) or rows were added behind the chainer")
+            )  # fmt: skip
     for checkpoint in checkpoints:
         report.checkpoints_checked += 1
         key = keys.get(checkpoint.key_id)
@@ -279,7 +313,7 @@ async def verify(db: Database, trusted_keys: list[Ed25519PublicKey], *, batch: i
             report.findings.append(
                 Finding(checkpoint.seq, checkpoint.chain_pos, "chain up to this signed checkpoint was rewritten")
             )
-    report.findings.sort(key=lambda finding: (finding.chain_pos or 0))
+    report.findings.sort(key=lambda finding: finding.chain_pos or 0)
     return report
 
 
@@ -311,6 +345,6 @@ async def run_chainer(
                 next_checkpoint = loop.time() + config.checkpoint_interval
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("audit chaining failed; retrying")
+        except Exception as exc:
+            log_failure(log, "audit chaining failed; retrying", exc)
         await asyncio.sleep(config.chain_interval)

@@ -11,7 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from server.audit import chain
 from server.audit.models import AuditCheckpoint
+from server.core.app_keys import envelope_for
 from server.core.context import AppContext
+from server.core.envelope import KeyFileError
 from server.settings import Settings
 
 
@@ -23,10 +25,21 @@ def trusted_keys(settings: Settings, extra: list[str]) -> list[Ed25519PublicKey]
     return keys
 
 
+async def load_keys(ctx: AppContext) -> None:
+    """The chain covers sealed case references: open the key files (as the server does) or say which is missing."""
+    from server.core.commands import CommandError
+
+    try:
+        await envelope_for(ctx)
+    except KeyFileError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
-    from server.cli import run_with_context
+    from server.core.commands import run_with_context
 
     async def work(ctx: AppContext) -> chain.VerifyReport:
+        await load_keys(ctx)
         return await chain.verify(ctx.db, trusted_keys(settings, args.public_key or []))
 
     report: chain.VerifyReport = run_with_context(settings, work)
@@ -54,9 +67,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_seal(args: argparse.Namespace, settings: Settings) -> None:
-    from server.cli import run_with_context
+    from server.core.commands import run_with_context
 
     async def work(ctx: AppContext) -> tuple[int, AuditCheckpoint | None]:
+        await load_keys(ctx)
         chained = await chain.chain_pending(ctx.db)
         return chained, await chain.write_checkpoint(ctx.db, chain.load_or_create_signing_key(settings.data_dir))
 

@@ -9,6 +9,7 @@ from server.audit import chain
 from server.audit.cli import register_cli
 from server.audit.routes import api
 from server.core import leases
+from server.core.app_keys import envelope_for
 from server.core.background import running
 from server.core.context import AppContext
 from server.core.plugin import Plugin
@@ -17,10 +18,12 @@ CHAINER_LEASE = "audit-chainer"
 
 
 async def chainer(ctx: AppContext) -> AsyncIterator[None]:
-    """Run the audit chainer on the one node holding the `audit-chainer` lease; seal once more on shutdown."""
+    """Run the audit chainer on the one node holding the `audit-chainer` lease; seal once more on shutdown.
+    The chain covers the opened case references: the key files are loaded first."""
+    await envelope_for(ctx)
     key = chain.load_or_create_signing_key(ctx.settings.data_dir)
-    config: chain.ChainerConfig = ctx.services.setdefault("audit_chainer_config", chain.ChainerConfig())
-    keeper = leases.LeaseKeeper(ctx.db, CHAINER_LEASE, leases.node_id(ctx), ttl=config.lease_ttl)
+    config = chain.ChainerConfig()
+    keeper = leases.LeaseKeeper(ctx.db, CHAINER_LEASE, ctx.node_id, ttl=config.lease_ttl)
     async with running(keeper.run(), name="audit-chainer-lease"):
         try:
             async with running(chain.run_chainer(ctx.db, key, config, lambda: keeper.held), name="audit-chainer"):

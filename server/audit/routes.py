@@ -16,6 +16,7 @@ from server.audit import service
 from server.audit.service import AccessLogEntry
 from server.core.api import ApiRouter, JsonInt
 from server.core.context import ctx_of
+from server.core.http import client_address
 from server.identity.authn import principal_of
 
 api = ApiRouter()
@@ -55,7 +56,7 @@ async def _page(request: web.Request, body: AccessLogQuery, export_format: str) 
         after_seq=query.after_seq,
         limit=query.limit,
         export_format=export_format,
-        ip=request.remote,
+        ip=client_address(request),
     )
 
 

@@ -11,11 +11,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit import store
+from server.core import policy
 from server.core.db import Database, utcnow
 from server.core.errors import Forbidden
 from server.core.models import AuditEvent
-from server.identity import policy
-from server.identity.principal import Principal
+from server.core.principal import Principal
+from server.core.sealed_columns import sealer_of
 
 
 async def record(
@@ -98,12 +99,23 @@ async def export_access_log(
             )  # fmt: skip
         raise Forbidden("Only auditors may read the access log.")
     async with db.transaction() as session:
-        rows = await store.access_log(session, case_ref=case_ref, user_id=user_id, after_seq=after_seq, limit=limit)
+        case_ref_hmac = sealer_of(db).blind_index(case_ref) if case_ref is not None else None
+        rows = await store.access_log(
+            session, case_ref_hmac=case_ref_hmac, user_id=user_id, after_seq=after_seq, limit=limit
+        )
         items = [
             AccessLogEntry(
-                seq=event.seq, at=event.at, actor_user_id=event.actor_user_id, actor_name=name,
-                actor_hsa_id=hsa_id, unit_id=event.actor_unit_id, unit_name=unit_name, action=event.action,
-                object_type=event.object_type, object_id=event.object_id, case_ref=event.case_ref,
+                seq=event.seq,
+                at=event.at,
+                actor_user_id=event.actor_user_id,
+                actor_name=name,
+                actor_hsa_id=hsa_id,
+                unit_id=event.actor_unit_id,
+                unit_name=unit_name,
+                action=event.action,
+                object_type=event.object_type,
+                object_id=event.object_id,
+                case_ref=event.case_ref,
                 outcome=event.outcome,
             )
             for event, name, hsa_id, unit_name in rows

@@ -6,17 +6,20 @@ the same models produce `/api/openapi.json`, so the spec cannot drift from what 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
+from server.core.context import ctx_of
 from server.core.errors import NotFound, Problem, validation_problem
 
 Security = Literal["public", "user"]
@@ -49,6 +52,9 @@ def within_calendar(value: datetime) -> datetime:
 # A datetime from a client: the server converts it between time zones and steps days around it, which
 # near year 1 or 9999 leaves Python's calendar (OverflowError, a 500); such a time is a 422 instead.
 Instant = Annotated[datetime, AfterValidator(within_calendar)]
+
+# A calendar month from a client, YYYY-MM (statistics periods).
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 # The largest value a BIGINT column (SQLite and PostgreSQL) holds: cursors and sequence numbers from clients
 # are bounded by it, so an absurd one is a 422, never a database overflow.
@@ -146,6 +152,64 @@ def to_response(result: Any, status: int = 200) -> web.StreamResponse:
     return web.Response(text=text, status=status, content_type="application/json")
 
 
+# C0 controls other than tab, newline and carriage return, and DEL. PostgreSQL refuses NUL in text (a 500
+# there, stored on SQLite) and the others have no place in subjects, names or bodies: refused alike on
+# every backend, at the edge (REST bodies and query strings, socket.io events, the login form).
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(value: Any) -> bool:
+    """True if any string in a JSON value (keys included) holds a refused control character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if CONTROL_CHARACTERS.search(item):
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return False
+
+
+def control_characters_problem(where: str) -> Problem:
+    return Problem(
+        "control_characters",
+        f"The {where} contains a control character (such as NUL); remove it and send again.",
+        status=422,
+    )
+
+
+def request_timeout_problem() -> Problem:
+    return Problem("request_timeout", "The request body arrived too slowly; send it again.", status=408)
+
+
+@contextlib.asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """A whole small body (JSON, a form) must arrive within `body_timeout_seconds`, else 408."""
+    try:
+        async with asyncio.timeout(ctx_of(request).settings.body_timeout_seconds):
+            yield
+    except TimeoutError:
+        raise request_timeout_problem() from None
+
+
+async def body_chunks(request: web.Request, size: int) -> AsyncIterator[bytes]:
+    """An upload's body in chunks; the client may pause at most `body_timeout_seconds` between them."""
+    idle = ctx_of(request).settings.body_timeout_seconds
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await request.content.read(size)
+        except TimeoutError:
+            raise request_timeout_problem() from None
+        if not chunk:
+            return
+        yield chunk
+
+
 async def read_json(request: web.Request) -> Any:
     """Read a JSON body, turning every way it can be wrong into a problem."""
     if request.content_type not in ("application/json", "application/merge-patch+json", ""):
@@ -154,15 +218,19 @@ async def read_json(request: web.Request) -> Any:
             f"Send the body as application/json (got {request.content_type}).",
             status=415,
         )
-    raw = await request.read()  # aiohttp enforces client_max_size here (413)
+    async with body_deadline(request):
+        raw = await request.read()  # aiohttp enforces client_max_size here (413)
     if not raw:
         raise Problem("body_required", "This request needs a JSON body.", status=400)
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # also integers over 4,300 digits and deep nesting
         position = getattr(exc, "pos", None)
         where = f" near byte {position}" if position is not None else ""
         raise Problem("malformed_json", f"The body is not valid JSON{where}. Fix the syntax and send again.") from None
+    if has_control_characters(payload):
+        raise control_characters_problem("request body")
+    return payload
 
 
 def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
@@ -170,6 +238,8 @@ def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
     for key in request.query:
         values = request.query.getall(key)
         data[key] = values if len(values) > 1 else values[0]
+    if has_control_characters(data):
+        raise control_characters_problem("query string")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

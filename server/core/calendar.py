@@ -1,6 +1,6 @@
 """When a unit can be reached: the seam between the directory and messaging escalation.
 
-The directory plugin registers its implementation as `ctx.services["calendar"]`; without a
+The directory plugin sets its implementation as `ctx.calendar`; without a
 directory everything counts as always open.
 """
 
@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight at the start of `day` in Swedish time, as UTC."""
+    return datetime.combine(day, time(0), STOCKHOLM).astimezone(UTC)
 
 
 @dataclass(frozen=True)

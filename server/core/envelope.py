@@ -13,27 +13,41 @@
 * `rotate_keys` (CLI: `brygga keys rotate`) adds a new KEK, lets running servers pick it up (they
   re-read the key file when it changes), rewraps every DEK in batches and only then retires the old
   KEKs. Ciphertexts are never re-encrypted, and the server keeps serving throughout.
+* Retired KEKs stay in the key file, wrapped by the active KEK (`"retired"`), so a database backup
+  from before a rotation stays readable with the key backup from after it. They are deleted only on
+  request (`--drop-retired`), once no database backup older than the rotation is kept.
+* The key file is created only beside a database that holds no sealed record (`open_checked`): a
+  database restored without its key file makes the server refuse to start, naming the key ids it
+  needs, instead of sealing new records with a throwaway key.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
 import secrets
 import struct
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core import keyfiles
+
+if TYPE_CHECKING:
+    from server.core.db import Database
 
 log = logging.getLogger("brygga.envelope")
 
@@ -64,13 +78,17 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
 class KeyRing:
     """The KEKs from the key file; re-read when the file changes (rotation without downtime)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        """`create`: make a new key file if there is none (only beside a database without sealed rows)."""
         self.path = path
         self._lock = threading.Lock()
         self._mtime: float = -1.0
         self._keys: dict[str, bytes] = {}
+        self._retired: set[str] = set()
         self._active = ""
         if not path.exists():
+            if not create:
+                raise KeyFileError(f"the key file {path} does not exist; restore it from the key backup")
             self._create()
         self._load()
 
@@ -91,11 +109,16 @@ class KeyRing:
             raw = json.loads(self.path.read_text())
             keys = {kek_id: base64.b64decode(entry["key"]) for kek_id, entry in raw["keys"].items()}
             active = raw["active"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            retired = {
+                kek_id: aes_key_unwrap(keys[entry["wrapped_by"]], base64.b64decode(entry["wrapped"]))
+                for kek_id, entry in raw.get("retired", {}).items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, InvalidUnwrap) as exc:
             raise KeyFileError(f"cannot read the key file {self.path}: {type(exc).__name__}") from None
         if active not in keys or any(len(key) != 32 for key in keys.values()):
             raise KeyFileError(f"the key file {self.path} is inconsistent (active key missing or not 256-bit)")
-        self._keys, self._active, self._mtime = keys, active, stat.st_mtime
+        self._keys, self._retired = {**retired, **keys}, set(retired) - set(keys)
+        self._active, self._mtime = active, stat.st_mtime
 
     def refresh(self) -> None:
         """Re-read the file if it changed on disk (cheap: one stat)."""
@@ -125,7 +148,11 @@ class KeyRing:
         return key
 
     def ids(self) -> list[str]:
+        """Every key id this file can unwrap: the active one, those in use and the retired ones."""
         return sorted(self._keys)
+
+    def retired_ids(self) -> list[str]:
+        return sorted(self._retired)
 
     # -- rotation (run by the CLI, one process at a time) --------------------------------------
 
@@ -138,13 +165,32 @@ class KeyRing:
         self._load()
         return kek_id
 
-    def retire_all_but_active(self) -> list[str]:
+    def retire_all_but_active(self, *, drop: bool = False) -> tuple[list[str], list[str]]:
+        """Keep only the active key in the clear; every other key is kept wrapped by it (or, with
+        `drop`, deleted: only once no database backup older than this rotation is kept).
+        Returns (keys retired now, keys deleted)."""
+        self._load()
         raw = json.loads(self.path.read_text())
-        retired = [kek_id for kek_id in raw["keys"] if kek_id != raw["active"]]
-        raw["keys"] = {raw["active"]: raw["keys"][raw["active"]]}
+        active_id = raw["active"]
+        retired = sorted(kek_id for kek_id in self._keys if kek_id != active_id)
+        newly = [kek_id for kek_id in raw["keys"] if kek_id != active_id]
+        active_key = self._keys[active_id]
+        raw["keys"] = {active_id: raw["keys"][active_id]}
+        raw["retired"] = (
+            {}
+            if drop
+            else {
+                kek_id: {
+                    "wrapped": base64.b64encode(aes_key_wrap(active_key, self._keys[kek_id])).decode(),
+                    "wrapped_by": active_id,
+                    "retired": raw.get("retired", {}).get(kek_id, {}).get("retired") or _now(),
+                }
+                for kek_id in retired
+            }
+        )
         _write_private(self.path, raw)
         self._load()
-        return retired
+        return newly, retired if drop else []
 
 
 def _now() -> str:
@@ -250,18 +296,23 @@ class RotationReport:
     new_kek_id: str
     rewrapped: int
     retired: list[str]
+    dropped: list[str]
 
 
 async def rotate_keys(
     envelope: Envelope,
     rewrappers: list[Rewrapper],
     *,
-    batch_size: int = 500,
+    batch_size: int = 100,
     grace_seconds: float = 3.0,
-    retire: bool = True,
+    drop_retired: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RotationReport:
-    """New active KEK, rewrap every DEK in batches, then retire old KEKs (see module docstring)."""
+    """New active KEK, rewrap every DEK in batches, then retire old KEKs (see module docstring).
+
+    Each batch is its own short transaction (the rewrappers' job), so the send path, which shares
+    SQLite's one writer, waits for one small batch at most and never for the whole rotation.
+    """
     import asyncio
 
     say = progress or (lambda _text: None)
@@ -269,17 +320,134 @@ async def rotate_keys(
     say(f"new active key {new_id}; waiting {grace_seconds:g}s for running servers to pick it up")
     await asyncio.sleep(grace_seconds)
     total = 0
+    loop = asyncio.get_running_loop()
     for round_no in range(2):
         while True:
             changed = 0
+            started = loop.time()
             for rewrap in rewrappers:
                 changed += await rewrap(envelope, batch_size)
             total += changed
-            if changed:
-                say(f"rewrapped {total} data keys")
             if changed == 0:
                 break
+            say(f"rewrapped {total} data keys")
+            # Yield the database (SQLite: its one writer) for as long as the batch held it: rotation
+            # takes at most half of the write time, and senders wait for one small batch at most.
+            await asyncio.sleep(max(0.005, loop.time() - started))
         if round_no == 0:
             await asyncio.sleep(grace_seconds)  # catch rows written by a server that had not reloaded yet
-    retired = envelope.keyring.retire_all_but_active() if retire else []
-    return RotationReport(new_id, total, retired)
+    retired, dropped = envelope.keyring.retire_all_but_active(drop=drop_retired)
+    return RotationReport(new_id, total, retired, dropped)
+
+
+# ------------------------------------------------------------------------------- keys a database needs
+
+# Every ORM column that holds the id of the KEK wrapping a record's data key, registered by the domain
+# that owns it (`register_sealed`). The startup check, `brygga keys status` and `brygga backup verify`
+# ask these which key ids the database needs.
+_SEALED_KEY_COLUMNS: dict[str, Any] = {}
+
+
+@dataclass
+class Readability:
+    """What `ReadCheck`s found: how many records opened, and which did not (`"<kind> <id>"`)."""
+
+    checked: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+# Opens every sealed record a domain owns (`brygga backup verify`), adding to the report.
+ReadCheck = Callable[["Database", Envelope, Readability], Awaitable[None]]
+_READ_CHECKS: dict[str, ReadCheck] = {}
+
+
+def register_sealed(name: str, kek_column: Any, check: ReadCheck | None = None) -> None:
+    """`kek_column`: an ORM attribute (e.g. `Message.body_kek`); `name` labels it in reports;
+    `check` opens every record of the domain (one check per domain is enough)."""
+    _SEALED_KEY_COLUMNS[name] = kek_column
+    if check is not None:
+        _READ_CHECKS[name] = check
+
+
+async def check_readable(db: Database, envelope: Envelope) -> Readability:
+    report = Readability()
+    for check in _READ_CHECKS.values():
+        await check(db, envelope, report)
+    return report
+
+
+async def kek_ids_in_use(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """{kek_id: {name: rows}} over every registered column (NULL: nothing sealed in that row)."""
+    found: dict[str, dict[str, int]] = {}
+    for name, column in _SEALED_KEY_COLUMNS.items():
+        counts = select(column, func.count()).where(column.is_not(None)).group_by(column)
+        for kek_id, count in (await session.execute(counts)).all():
+            found.setdefault(str(kek_id), {})[name] = int(count)
+    return found
+
+
+def open_checked(path: Path, in_use: Iterable[str]) -> Envelope:
+    """The envelope for a database that needs the key ids `in_use`.
+
+    Creates the key file only if it is missing and the database holds no sealed record; raises
+    `KeyFileError` naming the missing key ids otherwise, so a server never seals new records with a
+    throwaway key beside a database it cannot read.
+    """
+    needed = sorted(set(in_use))
+    if needed and not path.exists():
+        raise KeyFileError(
+            f"the key file {path} does not exist, but the database holds records sealed with "
+            f"{', '.join(needed)}; restore the key file from the key backup (no new key is created "
+            "beside sealed data)"
+        )
+    keyring = KeyRing(path, create=not needed)
+    missing = [kek_id for kek_id in needed if kek_id not in keyring.ids()]
+    if missing:
+        raise KeyFileError(
+            f"the database holds records sealed with {', '.join(missing)}, which the key file {path} "
+            "lacks; restore the key file that belongs to this database"
+        )
+    return Envelope(keyring)
+
+
+# ------------------------------------------------------------------------------ sealed columns' keys
+
+
+def normalise(value: str) -> str:
+    """What a blind index is computed over: NFKC, no white space, upper case ("ut 2026-1" = "UT2026-1")."""
+    return "".join(unicodedata.normalize("NFKC", value).split()).upper()
+
+
+def blind_index(key: bytes, value: str) -> str:
+    return hmac.new(key, normalise(value).encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """The envelope (KEKs) and the blind-index key that sealed columns use (server/core/sealed_columns.py);
+    one per process, on `Database.sealer`."""
+
+    envelope: Envelope
+    index_key: bytes
+
+    def blind_index(self, value: str) -> str:
+        return blind_index(self.index_key, value)
+
+    def seal_value(self, aad: bytes, text: str) -> Sealed:
+        return self.envelope.seal_text(text, aad)
+
+    def open_value(self, aad: bytes, kek_id: str | None, blob: bytes | None) -> str | None:
+        if kek_id is None or blob is None:
+            return None
+        return self.envelope.open_text(Sealed(kek_id, blob), aad)
+
+
+def attach_sealer(db: Database, envelope: Envelope, index_key_file: Path, *, sealed_records: bool) -> None:
+    """Let `db`'s sessions seal and open sealed columns. The blind-index key file is created only beside
+    a database without sealed records, like the KEK file: a new key would make every look-up miss."""
+    if sealed_records and not index_key_file.exists():
+        raise KeyFileError(
+            f"the blind-index key file {index_key_file} does not exist, but the database holds sealed records; "
+            "restore it from the key backup"
+        )
+    db.sealer = Sealer(envelope, keyfiles.secret(index_key_file))

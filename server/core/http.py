@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -10,18 +12,24 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.exc import IntegrityError
 
+from server.core.context import ctx_of
 from server.core.errors import PROBLEM_CONTENT_TYPE, Problem
 from server.settings import Settings
 
 log = logging.getLogger("brygga.http")
 
+CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection before the answer"
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "media-src 'self' blob:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+# The web app's icons and manifest (server/web.py): fixed names, so cached for a day rather than for ever.
+WEB_APP_FILES = ("/icons/", "/favicon.ico", "/manifest.webmanifest")
 
 HTTP_PROBLEMS = {
     404: ("not_found", "There is no such resource. Check the URL; the API lives under /api/v1."),
@@ -29,6 +37,52 @@ HTTP_PROBLEMS = {
     413: ("payload_too_large", "The request body is too large. Send less, or upload files separately."),
     415: ("unsupported_media_type", "Send the body as application/json."),
 }
+
+
+def _forwarded_for(header: str) -> list[str]:
+    """The `for=` addresses of an RFC 7239 `Forwarded` header, in order (quotes, brackets, ports removed)."""
+    found = []
+    for element in header.split(","):
+        for pair in element.split(";"):
+            key, _, value = pair.strip().partition("=")
+            if key.lower() == "for":
+                value = value.strip().strip('"')
+                if value.startswith("["):
+                    value = value[1:].partition("]")[0]
+                elif value.count(":") == 1:
+                    value = value.partition(":")[0]
+                found.append(value)
+    return found
+
+
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def client_address(request: web.Request) -> str | None:
+    """The client's address for rate limits and the audit log.
+
+    The socket's peer, unless that peer is one of `BRYGGA_TRUSTED_PROXIES`: then the forwarding chain
+    (`Forwarded`, else `X-Forwarded-For`) is read from the right, skipping trusted proxies, and the
+    first address not trusted is the client. Headers from anyone else are ignored (they are forgeable).
+    """
+    peer = request.remote
+    trusted = ctx_of(request).settings.trusted_proxy_networks
+    peer_address = _address(peer or "")
+    if not trusted or peer_address is None or not any(peer_address in network for network in trusted):
+        return peer
+    forwarded = request.headers.get("Forwarded")
+    chain = _forwarded_for(forwarded) if forwarded else request.headers.get("X-Forwarded-For", "").split(",")
+    for hop in reversed(chain):
+        address = _address(hop)
+        if address is None:
+            return peer  # an unusable entry: do not guess past it
+        if not any(address in network for network in trusted):
+            return str(address)
+    return peer
 
 
 def problem_response(problem: Problem, request: web.Request | None = None) -> web.Response:
@@ -80,6 +134,9 @@ def build_middlewares(settings: Settings, metrics: Metrics) -> list[Callable[...
             response = await handler(request)
             status = response.status
             return response
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED  # aiohttp cancels the handler when the client hangs up: not a server error
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(request)
@@ -129,7 +186,9 @@ def build_middlewares(settings: Settings, metrics: Metrics) -> list[Callable[...
         )
         if settings.is_https:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if request.path.startswith("/assets/") and response.status == 200:
+        if request.path.startswith(WEB_APP_FILES) and response.status == 200:
+            headers.setdefault("Cache-Control", "public, max-age=86400")  # not hashed: checked again daily
+        elif request.path.startswith("/assets/") and response.status == 200:
             headers.setdefault("Cache-Control", "public, max-age=31536000, immutable")  # hashed names
         else:
             headers.setdefault("Cache-Control", "no-store")

@@ -8,6 +8,7 @@ never see a half-written file and the loser of the race simply reads the winner'
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -39,3 +40,13 @@ def create_once(path: Path, data: bytes) -> bool:
 def replace(path: Path, data: bytes) -> None:
     """Replace `path` atomically: readers see the old or the new content, never a mix."""
     os.replace(_write_temporary(path, data), path)
+
+
+def secret(path: Path) -> bytes:
+    """A 256-bit key kept base64 in its own private file (HMAC keys), created on first use."""
+    if not path.exists():
+        create_once(path, base64.b64encode(secrets.token_bytes(32)))
+    key = base64.b64decode(path.read_bytes().strip())
+    if len(key) != 32:
+        raise ValueError(f"the key file {path} does not hold a 256-bit key")
+    return key

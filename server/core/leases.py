@@ -1,4 +1,4 @@
-"""Database leases: at most one node at a time owns a named singleton job (audit chainer, escalation
+"""Database leases: at most one node at a time owns a named singleton job (audit chainer, deadline
 timers, a video room), and another node takes over when the owner stops renewing.
 
 Each operation is a single atomic SQL statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE ...
@@ -8,12 +8,12 @@ the TTL far above the possible skew (default 15 s). A holder must renew well bef
 (`LeaseKeeper` renews every TTL/3) and must stop the guarded work as soon as a renewal fails.
 
     from server.core import leases
-    if await leases.acquire(db, "messaging-escalations", owner=leases.node_id(ctx), ttl=15):
+    if await leases.acquire(db, "deadlines", owner=ctx.node_id, ttl=15):
         ...                                   # we own it until now + 15 s unless renewed
     await leases.renew(db, name, owner, ttl)  # True while still ours
     await leases.release(db, name, owner)     # hand over at once (shutdown)
 
-    keeper = leases.LeaseKeeper(db, "video-room:<id>", leases.node_id(ctx), ttl=15)
+    keeper = leases.LeaseKeeper(db, "video-room:<id>", ctx.node_id, ttl=15)
     task = asyncio.create_task(keeper.run())  # keeper.held tells whether this node owns it now
 """
 
@@ -22,22 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from server.core.db import Database, UTCDateTime, utcnow
+from server.core.db import Database, UTCDateTime, log_failure, utcnow
 from server.core.models import Lease
-
-if TYPE_CHECKING:
-    from server.core.context import AppContext
 
 log = logging.getLogger("brygga.leases")
 
@@ -48,12 +42,6 @@ class LeaseInfo:
     owner: str
     expires_at: datetime
     acquired_at: datetime
-
-
-def node_id(ctx: AppContext) -> str:
-    """This process's owner id for leases: host, pid and a random suffix (stable for the app's life)."""
-    value: str = ctx.services.setdefault("node_id", f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
-    return value
 
 
 async def acquire(db: Database, name: str, owner: str, ttl: float, *, now: datetime | None = None) -> bool:
@@ -150,9 +138,12 @@ class LeaseKeeper:
         try:
             while True:
                 try:
-                    held = await acquire(self.db, self.name, self.owner, self.ttl)
-                except Exception:
-                    log.warning("lease renewal failed", extra={"lease": self.name}, exc_info=True)
+                    # Shielded: a cancel (shutdown) mid-statement would leave SQLite's write lock with an
+                    # unfinished INSERT ... RETURNING until garbage collection, and the release below, like
+                    # every other writer, would wait out the busy timeout behind it.
+                    held = await asyncio.shield(acquire(self.db, self.name, self.owner, self.ttl))
+                except Exception as exc:
+                    log_failure(log, "lease renewal failed", exc, lease=self.name)
                     held = False  # cannot prove ownership: stop the guarded work
                 await self._set(held)
                 await asyncio.sleep(self.interval)

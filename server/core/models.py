@@ -10,10 +10,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, UTCDateTime, new_id, utcnow
+from server.core.sealed_columns import SealedText, sealed_model
 
 
 class Organisation(Base):
@@ -96,6 +97,12 @@ class Membership(Base):
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(20), default="member")  # member | unit_admin
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Published in the directory (FHIR Practitioner/PractitionerRole) only after a decision (0018).
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    role_title: Mapped[str | None] = mapped_column(String(100))  # e.g. "Sjuksköterska"
+    role_code: Mapped[str | None] = mapped_column(String(40))
+    # The PractitionerRole id: given on first publication, kept when unpublished and published again.
+    public_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True, index=True)
 
 
 class AccessToken(Base):
@@ -113,6 +120,7 @@ class AccessToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+@sealed_model
 class AuditEvent(Base):
     """Append-only access log (PDL / HSLF-FS 2016:40): who did what to which object, when, allowed or not.
 
@@ -129,16 +137,18 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(60))
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str | None] = mapped_column(String(80), index=True)
-    case_ref: Mapped[str | None] = mapped_column(String(80), index=True)
+    # The case reference, sealed (server/core/sealed_columns.py); `case_ref_hmac` is its blind index.
+    case_ref_kek: Mapped[str | None] = mapped_column(String(64))
+    case_ref_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    case_ref_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_ref: SealedText[str | None] = SealedText(indexed=True, bound=False)
     outcome: Mapped[str] = mapped_column(String(10), default="allowed")  # allowed | denied
     ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
     # Position in the hash chain (1, 2, ...), assigned by the single chainer; NULL = not yet chained.
-    chain_pos: Mapped[int | None] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), unique=True, index=True
-    )
+    chain_pos: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True, index=True)
 
 
 class Lease(Base):
@@ -151,3 +161,24 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Deadline(Base):
+    """A durable timer of the deadline engine (server/core/deadlines.py): at `due_at`, fire its kind's handler."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        Index("ix_deadlines_state_due", "state", "due_at"),
+        Index("ix_deadlines_kind_reference", "kind", "reference"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(40))  # e.g. messaging.escalation, discharge.sip_call
+    reference: Mapped[str] = mapped_column(String(64))  # what it is about (a receipt id, a case id)
+    unit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the unit that must act
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | fired | cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

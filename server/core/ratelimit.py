@@ -10,12 +10,8 @@ key; a refused event is counted on none (one round trip to Redis instead of one 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from server.core.context import AppContext
-
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 Hit = tuple[str, int, float]  # (key, limit, window_seconds)
 
@@ -62,25 +58,3 @@ class InMemoryRateLimiter:
         horizon = now - 2 * window_seconds
         for key in [key for key, (start, _c, _p) in self._state.items() if start < horizon]:
             del self._state[key]
-
-
-async def lifecycle(ctx: AppContext) -> AsyncIterator[None]:
-    """The one place that picks the limiter: Redis (shared by all nodes) when `redis_url` is set.
-
-    Runs before the domain plugins, which read `ctx.services["ratelimiter"]`; a limiter put there
-    beforehand (tests) is kept.
-    """
-    if "ratelimiter" not in ctx.services:
-        if ctx.settings.redis_url:
-            from server.core.ratelimit_redis import LocalFirstRateLimiter, RedisRateLimiter
-
-            ctx.services["ratelimiter"] = LocalFirstRateLimiter(RedisRateLimiter.from_url(ctx.settings.redis_url))
-        else:
-            ctx.services["ratelimiter"] = InMemoryRateLimiter()
-    try:
-        yield
-    finally:
-        limiter = ctx.services.get("ratelimiter")
-        close = getattr(limiter, "close", None)
-        if close is not None:
-            await close()

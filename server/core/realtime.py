@@ -7,20 +7,23 @@ error ack for that caller only, never a disconnect of anybody else.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import engineio
+import engineio.async_drivers.aiohttp
 import socketio
 from pydantic import BaseModel, ValidationError
 
 from server.core import sio_codec
+from server.core.api import control_characters_problem, has_control_characters
 from server.core.errors import Problem, validation_problem
-from server.identity.principal import Principal
+from server.core.principal import Principal
 
 if TYPE_CHECKING:
     from server.core.context import AppContext
@@ -31,6 +34,12 @@ log = logging.getLogger("brygga.realtime")
 MAX_EVENT_BYTES = 64 * 1024  # attachments go over HTTP; events stay small
 
 EventHandler = Callable[["AppContext", Principal, str, Any], Awaitable[dict[str, Any] | None]]
+NodeHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Messages between server nodes ride on socket.io's fan-out (Redis pub/sub across nodes) in a namespace no
+# client connects to: every node, the sending one included, runs the handlers registered for the topic.
+NODE_NAMESPACE = "/brygga-nodes"
+NODES_RESYNC = "nodes:resync"  # run on a node whose Redis fan-out came back: it may have missed node messages
 
 
 def user_room(user_id: uuid.UUID) -> str:
@@ -66,34 +75,6 @@ class EventRouter:
         return register
 
 
-class Connections:
-    """Which principal is behind each socket on this node, and which sockets each user has."""
-
-    def __init__(self) -> None:
-        self.by_sid: dict[str, Principal] = {}
-        self.sids_by_user: dict[uuid.UUID, set[str]] = {}
-
-    def add(self, sid: str, principal: Principal) -> None:
-        self.by_sid[sid] = principal
-        self.sids_by_user.setdefault(principal.user_id, set()).add(sid)
-
-    def remove(self, sid: str) -> Principal | None:
-        principal = self.by_sid.pop(sid, None)
-        if principal is not None:
-            sids = self.sids_by_user.get(principal.user_id, set())
-            sids.discard(sid)
-            if not sids:
-                self.sids_by_user.pop(principal.user_id, None)
-        return principal
-
-    def replace(self, sid: str, principal: Principal) -> None:
-        if sid in self.by_sid:
-            self.by_sid[sid] = principal
-
-    def of_user(self, user_id: uuid.UUID) -> set[str]:
-        return set(self.sids_by_user.get(user_id, ()))
-
-
 class InlineFanout(socketio.AsyncManager):  # type: ignore[misc]
     """Room emits without a task per recipient.
 
@@ -103,7 +84,20 @@ class InlineFanout(socketio.AsyncManager):  # type: ignore[misc]
     inbox-count pass) queued the next `message:new` behind it, 35–58 ms send→deliver at 300 msg/s.
     Handing a packet to an engine.io socket only appends it to the socket's unbounded send queue
     (its writer task does the I/O), so doing that inline does not wait.
+
+    Emits to `NODE_NAMESPACE` are node messages (`tell_nodes`): they run this node's handlers instead.
     """
+
+    def on_node_message(self, topic: str, handler: NodeHandler) -> None:
+        handlers: dict[str, list[NodeHandler]] = self.__dict__.setdefault("_node_handlers", {})
+        handlers.setdefault(topic, []).append(handler)
+
+    async def node_message(self, topic: str, data: Any) -> None:
+        for handler in self.__dict__.get("_node_handlers", {}).get(topic, []):
+            try:
+                await handler(data if isinstance(data, dict) else {})
+            except Exception:
+                log.exception("node message handler failed", extra={"topic": topic})
 
     async def emit(
         self,
@@ -116,6 +110,9 @@ class InlineFanout(socketio.AsyncManager):  # type: ignore[misc]
         to: str | list[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        if namespace == NODE_NAMESPACE:
+            await self.node_message(event, data)
+            return
         if callback is not None or namespace not in self.rooms:  # acks need per-recipient packets
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to)
             return
@@ -135,8 +132,82 @@ class InlineFanout(socketio.AsyncManager):  # type: ignore[misc]
                     await self.server._send_eio_packet(eio_sid, packet)
 
 
+REDIS_RETRY_SECONDS = 0.5  # while Redis is away, how often the pub/sub listener tries to subscribe again
+
+
 class RedisInlineFanout(socketio.AsyncRedisManager, InlineFanout):  # type: ignore[misc]
-    """The Redis manager (emits reach every node) with `InlineFanout` for each node's own sockets."""
+    """The Redis manager (emits reach every node) with `InlineFanout` for each node's own sockets.
+
+    python-socketio's listener backs off up to 60 s while Redis is away, so live delivery across nodes
+    stayed off for up to a minute after Redis was back while clients looked online. This one retries
+    every `REDIS_RETRY_SECONDS`, logs the outage and the recovery once each, and on recovery sends this
+    node's sockets `sync:needed`: whatever other nodes emitted meanwhile never reached them live.
+    """
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        interrupted = False
+        while True:
+            try:
+                self._redis_connect()
+                await self.pubsub.subscribe(self.channel)
+                if interrupted:
+                    interrupted = False
+                    log.warning("redis fan-out restored; clients on this node are told to sync")
+                    await self.node_message(NODES_RESYNC, {})
+                    await self.emit("sync:needed", {}, namespace="/", ignore_queue=True)
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:  # redis-py's connection and timeout errors
+                if not interrupted:
+                    interrupted = True
+                    log.warning(
+                        "redis fan-out interrupted; live events from other nodes are off until it returns",
+                        extra={"error": type(exc).__name__},
+                    )
+                await asyncio.sleep(REDIS_RETRY_SECONDS)
+
+
+ENGINEIO_TEXT_TYPES = frozenset("0123456b")  # open, close, ping, pong, message, upgrade, noop; "b" = base64
+
+
+class GuardedWebSocket(engineio.async_drivers.aiohttp.WebSocket):  # type: ignore[misc]
+    """engine.io's websocket with each incoming text frame checked before engine.io decodes it.
+
+    An empty frame or an unknown packet type made engine.io raise outside its error handling (a
+    traceback, and for an empty frame a 500 for the whole socket). Such a frame now ends that
+    connection as if the client had closed it, with one log line.
+    """
+
+    async def wait(self) -> str | bytes:
+        data: str | bytes = await super().wait()
+        if isinstance(data, str) and (not data or data[0] not in ENGINEIO_TEXT_TYPES):
+            log.warning("malformed engine.io packet refused", extra={"bytes": len(data)})
+            raise OSError("malformed engine.io packet")
+        return data
+
+
+class GuardedEngineIO(engineio.AsyncServer):  # type: ignore[misc]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        drivers: dict[str, Any] = self._async  # type: ignore[has-type]
+        self._async = {**drivers, "websocket": GuardedWebSocket}
+
+
+class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio with malformed socket.io packets refused: the sender is disconnected, and one
+    log line without a traceback is written (python-socketio logged a traceback and went on)."""
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return GuardedEngineIO
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError) as exc:
+            # Event handlers catch their own errors (`dispatch`), so what reaches here is the packet's decoding.
+            self._binary_packet.pop(eio_sid, None)
+            log.warning("malformed socket.io packet refused", extra={"error": type(exc).__name__})
+            await self.eio.disconnect(eio_sid)
 
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:
@@ -145,7 +216,7 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
         # JSON-only pub/sub across nodes; never expose this Redis (CVE-2025-61765 was pickle here).
         # Revocations reach other nodes through the identity change feed, not through this channel.
         manager = RedisInlineFanout(settings.redis_url)
-    return socketio.AsyncServer(
+    return GuardedServer(
         async_mode="aiohttp",
         cors_allowed_origins=settings.origins,
         max_http_buffer_size=MAX_EVENT_BYTES,
@@ -159,13 +230,27 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
     )
 
 
+async def tell_nodes(sio: socketio.AsyncServer, topic: str, data: dict[str, Any]) -> None:
+    """Run `topic`'s node handlers on every node (this one at once; the others through Redis, if any).
+
+    Fire and forget like any emit: a node that misses one while Redis is away runs its `NODES_RESYNC`
+    handlers when the fan-out returns, so caches kept on a node must start over there."""
+    await sio.emit(topic, data, namespace=NODE_NAMESPACE)
+
+
+def on_node_message(sio: socketio.AsyncServer, topic: str, handler: NodeHandler) -> None:
+    """Register `handler` for the node messages of `topic` on this node (see `tell_nodes`)."""
+    manager = sio.manager
+    if isinstance(manager, InlineFanout):
+        manager.on_node_message(topic, handler)
+
+
 def ok(**payload: Any) -> dict[str, Any]:
     return {"ok": True, **payload}
 
 
 async def dispatch(ctx: AppContext, spec: EventSpec, sid: str, data: Any) -> dict[str, Any]:
-    connections: Connections = ctx.services["connections"]
-    principal = connections.by_sid.get(sid)
+    principal = ctx.connections.by_sid.get(sid)
     if principal is None:
         return Problem("unauthorized", "This connection is not authenticated; reconnect.").to_ack()
     if principal.is_guest and not spec.allow_guests:
@@ -175,6 +260,8 @@ async def dispatch(ctx: AppContext, spec: EventSpec, sid: str, data: Any) -> dic
         if spec.model is not None:
             if not isinstance(data, dict):
                 raise Problem("invalid_payload", f"'{spec.name}' takes a JSON object.")
+            if has_control_characters(data):
+                raise control_characters_problem(f"'{spec.name}' payload")
             try:
                 payload = spec.model.model_validate(data)
             except ValidationError as exc:

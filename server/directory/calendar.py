@@ -1,6 +1,6 @@
 """`DirectoryCalendar`: the directory's implementation of server.core.calendar.UnitCalendar.
 
-Registered by the directory plugin as `ctx.services["calendar"]`; messaging uses it to decide when a
+Set by the directory plugin as `ctx.calendar`; messaging uses it to decide when a
 unit's inbox is staffed and where to escalate.
 """
 
@@ -13,7 +13,8 @@ from server.core.calendar import RouteRef
 from server.core.context import AppContext
 from server.core.models import Unit
 from server.directory import hours as hrs
-from server.directory import service, store
+from server.directory import store
+from server.directory.reachability import open_routes, route_hours
 
 
 class DirectoryCalendar:
@@ -49,7 +50,7 @@ class DirectoryCalendar:
             return hrs.open_intervals(always, start, end)
         intervals: list[tuple[datetime, datetime]] = []
         for route in timed:
-            intervals.extend(hrs.open_intervals(service.route_hours(route, unit, closures), start, end))
+            intervals.extend(hrs.open_intervals(route_hours(route, unit, closures), start, end))
         return hrs.merge(intervals)
 
     async def escalation_routes(self, unit_id: uuid.UUID, at: datetime) -> list[RouteRef]:
@@ -61,7 +62,7 @@ class DirectoryCalendar:
                 return []
             routes = (await store.routes_of(session, [unit_id]))[unit_id]
             closures = (await store.closures_of(session, [unit_id], after=at - timedelta(days=1)))[unit_id]
-        usable = service.open_routes(unit, routes, closures, at)
+        usable = open_routes(unit, routes, closures, at)
         return [
             RouteRef(
                 route_id=route.id, purpose=route.purpose, channel=route.channel, label=route.label, value=route.value

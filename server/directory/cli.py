@@ -22,7 +22,7 @@ def _format(path: str, given: str | None) -> str:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
-    from server.cli import CommandError, run_with_context
+    from server.core.commands import CommandError, run_with_context
     from server.directory import importer
 
     path = Path(args.file)
@@ -36,7 +36,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     print(f"Importing {path} ({fmt}{', dry run' if args.dry_run else ''})", file=sys.stderr, flush=True)
 
     async def work(ctx: AppContext) -> importer.ImportReport:
-        return await importer.run_import(ctx, content, fmt, dry_run=args.dry_run, progress=_progress)
+        return await importer.run_import(
+            ctx.db, content, fmt, dry_run=args.dry_run, progress=_progress, now=ctx.clock()
+        )
 
     report: importer.ImportReport = run_with_context(settings, work)
     for error in report.errors:
@@ -52,13 +54,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
-    from server.cli import run_with_context
-    from server.directory import importer
+    from server.core.commands import run_with_context
+    from server.directory import export
 
     fmt: Any = args.format or (_format(args.output, None) if args.output else "json")
 
     async def work(ctx: AppContext) -> str:
-        return await importer.export(ctx, fmt)
+        return await export.export(ctx.db, fmt)
 
     body: str = run_with_context(settings, work)
     if args.output:
@@ -69,7 +71,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> None:
-    from server.cli import CommandError, run_with_context
+    from server.core.commands import CommandError, run_with_context
     from server.directory import seed
 
     async def work(ctx: AppContext) -> int:

@@ -2,32 +2,35 @@
 
 Mapping: organisation → Organization; unit → Organization (partOf its parent or organisation) + Location;
 contact route → HealthcareService (telecom, availableTime, notAvailable, availabilityExceptions);
-endpoint → Endpoint; affiliation → OrganizationAffiliation. Every resource is rendered from the same
-snapshot dict that the version history stores, so read, vread and _history agree.
+endpoint → Endpoint; affiliation → OrganizationAffiliation; a user with a public unit membership →
+Practitioner, the public membership → PractitionerRole (server/directory/practitioners.py). Every
+resource is rendered from the same snapshot dict that the version history stores, so read, vread and
+_history agree.
 
 Visibility: anonymous callers see public contact routes only; staff-only routes need a token or session.
+Practitioners and their roles are the public memberships only, for every caller.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import Problem
 from server.core.models import Organisation, Unit
-from server.directory import hours as hrs
-from server.directory import service as svc
 from server.directory import store
-from server.directory.importer import format_timespan
-from server.directory.models import Affiliation, ContactRoute, DirectoryVersion, Endpoint
+from server.directory.models import Affiliation, ContactRoute, Endpoint
+from server.directory.practitioners import PERSON, ROLE
 from server.directory.schemas import TimeSpanIn
-from server.directory.text import MUNICIPALITIES, fold
+from server.directory.text import MUNICIPALITIES
+from server.directory.timespans import format_timespan
+from server.directory.views import snapshot, to_span
 
 FHIR_VERSION = "4.0.1"
 BASE_CS = "https://brygga.se/fhir/CodeSystem"
@@ -57,15 +60,31 @@ TELECOM = {
     "secure_message": "other",
     "sip_text": "other",
 }
-TYPES = ("Organization", "Location", "HealthcareService", "Endpoint", "OrganizationAffiliation")
+TYPES = (
+    "Organization", "Location", "HealthcareService", "Endpoint", "OrganizationAffiliation", "Practitioner",
+    "PractitionerRole",
+)  # fmt: skip
 HISTORY_TYPES = {
     "Organization": ("organisation", "unit"),
     "Location": ("unit",),
     "HealthcareService": ("route",),
     "Endpoint": ("endpoint",),
     "OrganizationAffiliation": ("affiliation",),
+    "Practitioner": (PERSON,),
+    "PractitionerRole": (ROLE,),
 }
+# Types read from the version log only (derived views without a table of their own).
+LOGGED = {"Practitioner": PERSON, "PractitionerRole": ROLE}
 DEFAULT_COUNT, MAX_COUNT = 20, 100
+MCSD_PROFILE = "https://profiles.ihe.net/ITI/mCSD/StructureDefinition/IHE.mCSD.{}"
+# Connection types that HL7's code system has; the others (e.g. brygga-secure-message) are Brygga's own.
+CONNECTION_TYPE = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"
+HL7_CONNECTION_TYPES = {
+    "hl7-fhir-rest", "hl7-fhir-msg", "hl7v2-mllp", "secure-email", "direct-project", "ihe-xcpd", "ihe-xca",
+    "ihe-xdr", "ihe-xds", "ihe-iid", "dicom-wado-rs", "dicom-qido-rs", "dicom-stow-rs", "dicom-wado-uri",
+}  # fmt: skip
+PRACTITIONER_ROLE = "http://terminology.hl7.org/CodeSystem/practitioner-role"
+HL7_PRACTITIONER_ROLES = {"doctor", "nurse", "pharmacist", "researcher", "teacher", "ict"}
 
 
 class FhirError(Problem):
@@ -75,12 +94,29 @@ class FhirError(Problem):
         super().__init__(code, diagnostics, status=status)
 
 
-def _meta(version: int, at: datetime) -> dict[str, Any]:
-    return {"versionId": str(version), "lastUpdated": at.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+def _meta(resource_type: str, version: int, at: datetime) -> dict[str, Any]:
+    return {
+        "versionId": str(version),
+        "lastUpdated": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "profile": [MCSD_PROFILE.format(resource_type)],
+    }
+
+
+URI_SYSTEM = "urn:ietf:rfc:3986"
+
+
+def uuid_identifier(object_id: Any) -> list[dict[str, str]]:
+    """The business identifier of objects that have no HSA-id: their UUID as a URN (searchable with `identifier`)."""
+    return [{"use": "official", "system": URI_SYSTEM, "value": f"urn:uuid:{object_id}"}]
 
 
 def _ref(resource_type: str, object_id: Any) -> dict[str, str]:
     return {"reference": f"{resource_type}/{object_id}"}
+
+
+def _coding(code: str, hl7_system: str, hl7_codes: set[str], own: str) -> dict[str, str]:
+    """A code in HL7's code system where it has the code, else in Brygga's own (`own`)."""
+    return {"system": hl7_system if code in hl7_codes else f"{BASE_CS}/{own}", "code": code}
 
 
 # --------------------------------------------------------------------------------------------- rendering
@@ -96,7 +132,7 @@ def organisation_resource(snap: dict[str, Any], version: int, at: datetime) -> d
     resource: dict[str, Any] = {
         "resourceType": "Organization",
         "id": snap["id"],
-        "meta": _meta(version, at),
+        "meta": _meta("Organization", version, at),
         "identifier": identifiers,
         "active": bool(snap["active"]),
         "type": [
@@ -133,7 +169,7 @@ def unit_organization(
     resource: dict[str, Any] = {
         "resourceType": "Organization",
         "id": snap["id"],
-        "meta": _meta(version, at),
+        "meta": _meta("Organization", version, at),
         "active": bool(snap["active"]),
         "type": [
             {"coding": [{"system": ORG_TYPE, "code": "prov"}]},
@@ -158,7 +194,7 @@ def unit_location(snap: dict[str, Any], version: int, at: datetime) -> dict[str,
     resource: dict[str, Any] = {
         "resourceType": "Location",
         "id": snap["id"],
-        "meta": _meta(version, at),
+        "meta": _meta("Location", version, at),
         "status": "active" if snap["active"] else "inactive",
         "name": snap["name"],
         "mode": "instance",
@@ -201,7 +237,7 @@ def available_times(spans: Sequence[TimeSpanIn]) -> tuple[list[dict[str, Any]], 
     times: list[dict[str, Any]] = []
     exceptions: list[str] = []
     for span in spans:
-        hspan = svc.to_span(span)
+        hspan = to_span(span)
         if span.from_date or span.to_date or span.holiday_rule == "holidays_only":
             exceptions.append(hspan.describe())
             continue
@@ -234,16 +270,15 @@ def available_times(spans: Sequence[TimeSpanIn]) -> tuple[list[dict[str, Any]], 
     return times, exceptions
 
 
-def route_service(
-    snap: dict[str, Any], version: int, at: datetime, unit_closures: Sequence[dict[str, Any]] = ()
-) -> dict[str, Any]:
+def route_service(snap: dict[str, Any], version: int, at: datetime) -> dict[str, Any]:
     spans = [
         TimeSpanIn.model_validate({k: v for k, v in span.items() if k != "text"}) for span in snap.get("hours", [])
     ]
     resource: dict[str, Any] = {
         "resourceType": "HealthcareService",
         "id": snap["id"],
-        "meta": _meta(version, at),
+        "meta": _meta("HealthcareService", version, at),
+        "identifier": uuid_identifier(snap["id"]),
         "active": snap.get("deleted_at") is None,
         "providedBy": _ref("Organization", snap["unit_id"]),
         "location": [_ref("Location", snap["unit_id"])],
@@ -275,7 +310,7 @@ def route_service(
         times, exceptions = [{"allDay": True, "daysOfWeek": list(DAY_CODES)}], []
         resource["availableTime"] = times
     not_available = []
-    for closure in [*snap.get("closures", []), *unit_closures]:
+    for closure in snap.get("closures", []):
         if closure.get("kind") != "closure":
             continue
         not_available.append(
@@ -295,9 +330,12 @@ def endpoint_resource(snap: dict[str, Any], version: int, at: datetime) -> dict[
     resource: dict[str, Any] = {
         "resourceType": "Endpoint",
         "id": snap["id"],
-        "meta": _meta(version, at),
+        "meta": _meta("Endpoint", version, at),
+        "identifier": uuid_identifier(snap["id"]),
         "status": status if status in ("active", "suspended", "off") else "off",
-        "connectionType": {"system": f"{BASE_CS}/endpoint-connection-type", "code": snap["connection_type"]},
+        "connectionType": _coding(
+            snap["connection_type"], CONNECTION_TYPE, HL7_CONNECTION_TYPES, "endpoint-connection-type"
+        ),
         "name": snap["name"],
         "managingOrganization": _ref("Organization", snap.get("unit_id") or snap.get("organisation_id")),
         "payloadType": [
@@ -314,7 +352,8 @@ def affiliation_resource(snap: dict[str, Any], version: int, at: datetime) -> di
     resource: dict[str, Any] = {
         "resourceType": "OrganizationAffiliation",
         "id": snap["id"],
-        "meta": _meta(version, at),
+        "meta": _meta("OrganizationAffiliation", version, at),
+        "identifier": uuid_identifier(snap["id"]),
         "active": bool(snap["active"]),
         "organization": _ref("Organization", snap["primary_id"]),
         "participatingOrganization": _ref("Organization", snap["participating_id"]),
@@ -326,7 +365,41 @@ def affiliation_resource(snap: dict[str, Any], version: int, at: datetime) -> di
     return resource
 
 
+def practitioner_resource(snap: dict[str, Any], version: int, at: datetime) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Practitioner",
+        "id": snap["id"],
+        "meta": _meta("Practitioner", version, at),
+        "active": True,
+        "name": [{"use": "official", "text": snap["name"]}],
+    }
+    if snap.get("hsa_id"):
+        resource["identifier"] = [{"use": "official", "system": OID_HSA, "value": snap["hsa_id"]}]
+    return resource
+
+
+def practitioner_role_resource(snap: dict[str, Any], version: int, at: datetime) -> dict[str, Any]:
+    code: dict[str, Any] = {"text": snap.get("title") or snap.get("code") or "Medarbetare"}
+    if snap.get("code"):
+        code["coding"] = [_coding(snap["code"], PRACTITIONER_ROLE, HL7_PRACTITIONER_ROLES, "practitioner-role")]
+    return {
+        "resourceType": "PractitionerRole",
+        "id": snap["id"],
+        "meta": _meta("PractitionerRole", version, at),
+        "identifier": uuid_identifier(snap["id"]),
+        "active": True,
+        "practitioner": _ref("Practitioner", snap["practitioner_id"]),
+        "organization": _ref("Organization", snap["unit_id"]),
+        "location": [_ref("Location", snap["unit_id"])],
+        "code": [code],
+    }
+
+
 def render(resource_type: str, kind: str, snap: dict[str, Any], version: int, at: datetime) -> dict[str, Any]:
+    if resource_type == "Practitioner":
+        return practitioner_resource(snap, version, at)
+    if resource_type == "PractitionerRole":
+        return practitioner_role_resource(snap, version, at)
     if resource_type == "Organization":
         return (
             organisation_resource(snap, version, at) if kind == "organisation" else unit_organization(snap, version, at)
@@ -349,20 +422,6 @@ class Found:
     deleted: bool = False
 
 
-async def _unit_closure_snaps(
-    session: AsyncSession, unit_ids: Sequence[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    closures = await store.closures_of(session, unit_ids, after=now)
-    return {
-        unit_id: [
-            {"kind": c.kind, "reason": c.reason, "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()}
-            for c in items
-            if c.route_id is None
-        ]
-        for unit_id, items in closures.items()
-    }
-
-
 async def current(
     session: AsyncSession, resource_type: str, objects: Sequence[Any], now: datetime
 ) -> list[dict[str, Any]]:
@@ -371,15 +430,11 @@ async def current(
         return []
     if resource_type == "HealthcareService":
         unit_ids = list({route.unit_id for route in objects})
-        unit_closures = await _unit_closure_snaps(session, unit_ids, now)
-        route_closures = await store.closures_of(session, unit_ids, after=now)
-        out = []
-        for route in objects:
-            own = [c for c in route_closures[route.unit_id] if c.route_id == route.id]
-            out.append(
-                route_service(svc.snapshot(route, own), route.version, route.updated_at, unit_closures[route.unit_id])
-            )
-        return out
+        closures = await store.closures_of(session, unit_ids, after=now)
+        return [
+            route_service(snapshot(route, closures[route.unit_id]), route.version, route.updated_at)
+            for route in objects
+        ]
     if resource_type == "Organization":
         unit_ids = [obj.id for obj in objects if isinstance(obj, Unit)]
         endpoints: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -393,12 +448,12 @@ async def current(
                 if unit_id is not None:
                     endpoints.setdefault(unit_id, []).append(endpoint_id)
         return [
-            unit_organization(svc.snapshot(obj), obj.version, obj.updated_at, endpoints.get(obj.id, []))
+            unit_organization(snapshot(obj), obj.version, obj.updated_at, endpoints.get(obj.id, []))
             if isinstance(obj, Unit)
-            else organisation_resource(svc.snapshot(obj), obj.version, obj.updated_at)
+            else organisation_resource(snapshot(obj), obj.version, obj.updated_at)
             for obj in objects
         ]
-    return [render(resource_type, "", svc.snapshot(obj), obj.version, obj.updated_at) for obj in objects]
+    return [render(resource_type, "", snapshot(obj), obj.version, obj.updated_at) for obj in objects]
 
 
 MODELS: dict[str, Any] = {
@@ -409,9 +464,21 @@ MODELS: dict[str, Any] = {
 }
 
 
+async def logged(session: AsyncSession, resource_type: str, object_id: uuid.UUID) -> dict[str, Any]:
+    """A derived view's current state: its newest version (410 if that is a deletion)."""
+    last = (await store.latest_versions(session, LOGGED[resource_type], [object_id])).get(object_id)
+    if last is None:
+        raise FhirError(404, "not-found", f"{resource_type}/{object_id} is not known.")
+    if last.operation == "delete":
+        raise FhirError(410, "deleted", f"{resource_type}/{object_id} is no longer published.")
+    return render(resource_type, last.resource_type, last.snapshot, last.version, last.at)
+
+
 async def read(
     session: AsyncSession, resource_type: str, object_id: uuid.UUID, *, staff: bool, now: datetime
 ) -> dict[str, Any]:
+    if resource_type in LOGGED:
+        return await logged(session, resource_type, object_id)
     candidates = [Organisation, Unit] if resource_type == "Organization" else [MODELS[resource_type]]
     for model in candidates:
         obj = await session.get(model, object_id)
@@ -432,392 +499,20 @@ async def read(
 async def vread(
     session: AsyncSession, resource_type: str, object_id: uuid.UUID, version_id: int, *, staff: bool
 ) -> dict[str, Any]:
+    if resource_type in LOGGED:
+        await logged(session, resource_type, object_id)  # old versions of someone unpublished are gone too
     for kind in HISTORY_TYPES[resource_type]:
         version = await store.version(session, kind, object_id, version_id)
         if version is None:
             continue
-        if not staff and kind == "route" and version.snapshot.get("audience") != "public":
-            break
+        if not staff and kind == "route":
+            route = await session.get(ContactRoute, object_id)
+            if version.snapshot.get("audience") != "public":
+                break
+            if route is None or route.deleted_at is not None or route.audience != "public":
+                # an old public version must not outlive the route's leaving public view
+                raise FhirError(410, "deleted", f"{resource_type}/{object_id} is no longer published.")
         if version.operation == "delete":
             raise FhirError(410, "deleted", f"Version {version_id} of {resource_type}/{object_id} is a deletion.")
         return render(resource_type, kind, version.snapshot, version.version, version.at)
     raise FhirError(404, "not-found", f"{resource_type}/{object_id}/_history/{version_id} is not known.")
-
-
-# --------------------------------------------------------------------------------------------- search (ITI-90)
-
-DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
-COMMON = {"_id", "_lastUpdated", "_count", "_include", "_offset", "_total", "_format", "_summary", "_elements"}
-SEARCH_PARAMS: dict[str, set[str]] = {
-    "Organization": {"name", "identifier", "partof", "type", "active"},
-    "Location": {"name", "identifier", "organization", "partof", "type", "status"},
-    "HealthcareService": {"name", "organization", "location", "service-type", "type", "active", "identifier"},
-    "Endpoint": {"name", "organization", "connection-type", "status", "identifier"},
-    "OrganizationAffiliation": {"active", "participating-organization", "primary-organization", "role", "identifier"},
-}
-INCLUDES: dict[str, dict[str, tuple[str, str]]] = {
-    # _include value -> (target type, attribute on the rendered resource)
-    "Organization": {
-        "Organization:partof": ("Organization", "partOf"),
-        "Organization:endpoint": ("Endpoint", "endpoint"),
-    },
-    "Location": {
-        "Location:organization": ("Organization", "managingOrganization"),
-        "Location:partof": ("Location", "partOf"),
-    },
-    "HealthcareService": {
-        "HealthcareService:organization": ("Organization", "providedBy"),
-        "HealthcareService:location": ("Location", "location"),
-        "HealthcareService:endpoint": ("Endpoint", "endpoint"),
-    },
-    "Endpoint": {"Endpoint:organization": ("Organization", "managingOrganization")},
-    "OrganizationAffiliation": {
-        "OrganizationAffiliation:primary-organization": ("Organization", "organization"),
-        "OrganizationAffiliation:participating-organization": ("Organization", "participatingOrganization"),
-    },
-}
-
-
-@dataclass
-class SearchResult:
-    total: int
-    matches: list[dict[str, Any]]
-    included: list[dict[str, Any]] = field(default_factory=list)
-    offset: int = 0
-    count: int = DEFAULT_COUNT
-
-
-def _bad(diagnostics: str) -> FhirError:
-    return FhirError(400, "invalid", diagnostics)
-
-
-def parse_date(value: str) -> tuple[str, datetime]:
-    prefix = value[:2] if value[:2] in DATE_PREFIXES else "eq"
-    raw = value[2:] if value[:2] in DATE_PREFIXES else value
-    try:
-        if len(raw) == 10:
-            parsed = datetime.fromisoformat(raw).replace(tzinfo=hrs.TZ)
-        else:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-    except ValueError:
-        raise _bad(f"'{value}' is not a FHIR date/dateTime (e.g. ge2026-06-01 or gt2026-06-01T10:00:00Z).") from None
-    return prefix, parsed.astimezone(UTC)
-
-
-def date_clause(column: Any, value: str) -> ColumnElement[bool]:
-    prefix, moment = parse_date(value)
-    if prefix in ("gt", "sa"):
-        return column > moment  # type: ignore[no-any-return]
-    if prefix in ("lt", "eb"):
-        return column < moment  # type: ignore[no-any-return]
-    if prefix == "ge":
-        return column >= moment  # type: ignore[no-any-return]
-    if prefix == "le":
-        return column <= moment  # type: ignore[no-any-return]
-    precision = timedelta(days=1) if len(value.removeprefix(prefix)) == 10 else timedelta(seconds=1)
-    inside = and_(column >= moment, column < moment + precision)
-    return ~inside if prefix == "ne" else inside
-
-
-def _ids(value: str, prefix: str) -> list[uuid.UUID]:
-    out = []
-    for part in value.split(","):
-        part = part.strip().rsplit("/", 1)[-1] if "/" in part else part.strip()
-        try:
-            out.append(uuid.UUID(part))
-        except ValueError:
-            out.append(uuid.UUID(int=0))  # matches nothing
-    return out
-
-
-def _bool(value: str) -> bool:
-    if value not in ("true", "false"):
-        raise _bad(f"'{value}' must be true or false.")
-    return value == "true"
-
-
-def _token(value: str) -> tuple[str | None, str]:
-    system, bar, code = value.partition("|")
-    return (system or None, code) if bar else (None, value)
-
-
-def string_clause(
-    columns: Sequence[Any], folded_columns: Sequence[Any], modifier: str, value: str
-) -> ColumnElement[bool]:
-    """FHIR string search: default = case/accent-insensitive starts-with (of any word here); :contains; :exact."""
-    if modifier == "exact":
-        return or_(*[column == value for column in columns])
-    needle = fold(value)
-    if modifier == "contains":
-        return or_(*[column.like(f"%{needle}%") for column in folded_columns])
-    return or_(*[or_(column.like(f"{needle}%"), column.like(f"% {needle}%")) for column in folded_columns])
-
-
-class Params:
-    """Query parameters as (name, modifier, values) with checks against what the type supports."""
-
-    def __init__(self, resource_type: str, query: list[tuple[str, str]]) -> None:
-        self.items: list[tuple[str, str, str]] = []
-        supported = SEARCH_PARAMS[resource_type] | COMMON
-        for key, value in query:
-            name, _, modifier = key.partition(":")
-            if name not in supported:
-                raise _bad(f"Search parameter '{name}' is not supported on {resource_type}; see /fhir/metadata.")
-            if modifier and name not in ("name", "_include") and modifier not in ("exact", "contains", "missing"):
-                raise _bad(f"Modifier ':{modifier}' is not supported for '{name}'.")
-            if modifier and name == "name" and modifier not in ("exact", "contains"):
-                raise _bad(f"Modifier ':{modifier}' is not supported for 'name' (use :exact or :contains).")
-            self.items.append((name, modifier, value))
-
-    def get(self, name: str) -> list[tuple[str, str]]:
-        return [(modifier, value) for key, modifier, value in self.items if key == name]
-
-    def first(self, name: str) -> str | None:
-        values = self.get(name)
-        return values[0][1] if values else None
-
-
-def _common_clauses(model: Any, params: Params) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [model.deleted_at.is_(None)]
-    for _modifier, value in params.get("_id"):
-        clauses.append(model.id.in_(_ids(value, "")))
-    for _modifier, value in params.get("_lastUpdated"):
-        clauses.append(date_clause(model.updated_at, value))
-    return clauses
-
-
-def _paging(params: Params) -> tuple[int, int]:
-    try:
-        count = int(params.first("_count") or DEFAULT_COUNT)
-        offset = int(params.first("_offset") or 0)
-    except ValueError:
-        raise _bad("_count and _offset are whole numbers.") from None
-    return max(0, min(count, MAX_COUNT)), max(0, offset)
-
-
-async def _run(
-    session: AsyncSession, model: Any, clauses: list[ColumnElement[bool]], order: Sequence[Any], offset: int, count: int
-) -> tuple[int, list[Any]]:
-    total = int(await session.scalar(select(func.count()).select_from(model).where(*clauses)) or 0)
-    if count == 0:
-        return total, []
-    rows = await session.execute(select(model).where(*clauses).order_by(*order).offset(offset).limit(count))
-    return total, list(rows.scalars())
-
-
-def _unit_clauses(params: Params, resource_type: str) -> list[ColumnElement[bool]]:
-    clauses = _common_clauses(Unit, params)
-    for modifier, value in params.get("name"):
-        clauses.append(string_clause([Unit.name], [Unit.search_name, Unit.search_text], modifier, value))
-    for _modifier, value in params.get("identifier"):
-        _system, code = _token(value)
-        clauses.append(Unit.hsa_id.in_(code.split(",")))
-    for _modifier, value in params.get("partof"):
-        ids = _ids(value, "")
-        clauses.append(
-            Unit.parent_id.in_(ids)
-            if resource_type == "Location"
-            else or_(Unit.parent_id.in_(ids), and_(Unit.parent_id.is_(None), Unit.organisation_id.in_(ids)))
-        )
-    for _modifier, value in params.get("organization"):
-        clauses.append(Unit.id.in_(_ids(value, "")))
-    for _modifier, value in params.get("type"):
-        codes = [_token(part)[1] for part in value.split(",")]
-        location_codes = [t for t, code in LOCATION_TYPE.items() if code in codes]
-        clauses.append(
-            Unit.unit_type.in_(codes + location_codes + (["__prov__"] if "prov" in codes else []))
-            if "prov" not in codes
-            else Unit.id.is_not(None)
-        )
-    for _modifier, value in params.get("active"):
-        clauses.append(Unit.active.is_(_bool(value)))
-    for _modifier, value in params.get("status"):
-        clauses.append(Unit.active.is_(value == "active"))
-    return clauses
-
-
-def _org_matches(org: Organisation, params: Params) -> bool:
-    if org.deleted_at is not None:
-        return False
-    for _modifier, value in params.get("_id"):
-        if org.id not in _ids(value, ""):
-            return False
-    for _modifier, value in params.get("_lastUpdated"):
-        prefix, moment = parse_date(value)
-        checks = {
-            "gt": org.updated_at > moment,
-            "sa": org.updated_at > moment,
-            "lt": org.updated_at < moment,
-            "eb": org.updated_at < moment,
-            "ge": org.updated_at >= moment,
-            "le": org.updated_at <= moment,
-        }
-        if prefix in checks and not checks[prefix]:
-            return False
-    for modifier, value in params.get("name"):
-        if modifier == "exact":
-            if org.name != value:
-                return False
-        elif modifier == "contains":
-            if fold(value) not in fold(org.name):
-                return False
-        elif not any(word.startswith(fold(value)) for word in [fold(org.name), *fold(org.name).split()]):
-            return False
-    for _modifier, value in params.get("identifier"):
-        _system, code = _token(value)
-        if not {org.org_number, org.hsa_id} & set(code.split(",")):
-            return False
-    if params.get("partof"):
-        return False
-    for _modifier, value in params.get("type"):
-        codes = {_token(part)[1] for part in value.split(",")}
-        if not codes & {org.kind, "govt" if org.kind != "private" else "prov"}:
-            return False
-    return all(org.active is _bool(value) for _modifier, value in params.get("active"))
-
-
-async def search(
-    session: AsyncSession, resource_type: str, query: list[tuple[str, str]], *, staff: bool, now: datetime
-) -> SearchResult:
-    params = Params(resource_type, query)
-    count, offset = _paging(params)
-    objects: list[Any]
-    if resource_type == "Organization":
-        orgs = [
-            org
-            for org in (await session.execute(select(Organisation).order_by(Organisation.name))).scalars()
-            if _org_matches(org, params)
-        ]
-        unit_total, units = await _run(
-            session,
-            Unit,
-            _unit_clauses(params, resource_type),
-            [Unit.search_name, Unit.id],
-            max(0, offset - len(orgs)),
-            max(0, count - max(0, len(orgs) - offset)),
-        )
-        total = len(orgs) + unit_total
-        objects = [*orgs[offset : offset + count], *units]
-    elif resource_type == "Location":
-        total, objects = await _run(
-            session, Unit, _unit_clauses(params, resource_type), [Unit.search_name, Unit.id], offset, count
-        )
-    elif resource_type == "HealthcareService":
-        clauses = _common_clauses(ContactRoute, params)
-        live_units = select(Unit.id).where(Unit.deleted_at.is_(None))
-        clauses.append(ContactRoute.unit_id.in_(live_units))
-        if not staff:
-            clauses.append(ContactRoute.audience == "public")
-        for modifier, value in params.get("name"):
-            clauses.append(string_clause([ContactRoute.label], [func.lower(ContactRoute.label)], modifier, value))
-        for _modifier, value in [*params.get("organization"), *params.get("location")]:
-            clauses.append(ContactRoute.unit_id.in_(_ids(value, "")))
-        for _modifier, value in [*params.get("service-type"), *params.get("type")]:
-            clauses.append(ContactRoute.purpose.in_([_token(part)[1] for part in value.split(",")]))
-        for _modifier, value in params.get("active"):
-            clauses.append(ContactRoute.deleted_at.is_(None) if _bool(value) else false())
-        if params.get("identifier"):
-            clauses.append(false())
-        total, objects = await _run(
-            session, ContactRoute, clauses, [ContactRoute.unit_id, ContactRoute.rank, ContactRoute.id], offset, count
-        )
-    elif resource_type == "Endpoint":
-        clauses = _common_clauses(Endpoint, params)
-        for modifier, value in params.get("name"):
-            clauses.append(string_clause([Endpoint.name], [func.lower(Endpoint.name)], modifier, value))
-        for _modifier, value in params.get("organization"):
-            ids = _ids(value, "")
-            clauses.append(or_(Endpoint.unit_id.in_(ids), Endpoint.organisation_id.in_(ids)))
-        for _modifier, value in params.get("connection-type"):
-            clauses.append(Endpoint.connection_type.in_([_token(part)[1] for part in value.split(",")]))
-        for _modifier, value in params.get("status"):
-            clauses.append(Endpoint.status.in_(value.split(",")))
-        if params.get("identifier"):
-            clauses.append(false())
-        total, objects = await _run(session, Endpoint, clauses, [Endpoint.name, Endpoint.id], offset, count)
-    else:
-        clauses = _common_clauses(Affiliation, params)
-        for _modifier, value in params.get("active"):
-            clauses.append(Affiliation.active.is_(_bool(value)))
-        for _modifier, value in params.get("primary-organization"):
-            clauses.append(Affiliation.primary_id.in_(_ids(value, "")))
-        for _modifier, value in params.get("participating-organization"):
-            clauses.append(Affiliation.participating_id.in_(_ids(value, "")))
-        for _modifier, value in params.get("role"):
-            clauses.append(Affiliation.role.in_([_token(part)[1] for part in value.split(",")]))
-        if params.get("identifier"):
-            clauses.append(false())
-        total, objects = await _run(
-            session, Affiliation, clauses, [Affiliation.created_at, Affiliation.id], offset, count
-        )
-    matches = await current(session, resource_type, objects, now)
-    included = await _includes(session, resource_type, params, matches, staff=staff, now=now)
-    return SearchResult(total=total, matches=matches, included=included, offset=offset, count=count)
-
-
-async def _includes(
-    session: AsyncSession,
-    resource_type: str,
-    params: Params,
-    matches: list[dict[str, Any]],
-    *,
-    staff: bool,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    wanted = [value for _modifier, value in params.get("_include")]
-    out: list[dict[str, Any]] = []
-    seen: set[str] = {f"{m['resourceType']}/{m['id']}" for m in matches}
-    for include in wanted:
-        if include not in INCLUDES[resource_type]:
-            raise _bad(f"_include={include} is not supported; supported: {sorted(INCLUDES[resource_type])}.")
-        target, attribute = INCLUDES[resource_type][include]
-        refs: list[str] = []
-        for match in matches:
-            value = match.get(attribute)
-            for ref in value if isinstance(value, list) else [value] if value else []:
-                refs.append(ref["reference"])
-        for ref in dict.fromkeys(refs):
-            if ref in seen or not ref.startswith(f"{target}/"):
-                continue
-            seen.add(ref)
-            try:
-                out.append(await read(session, target, uuid.UUID(ref.split("/", 1)[1]), staff=staff, now=now))
-            except FhirError:
-                continue
-    return out
-
-
-# --------------------------------------------------------------------------------------------- history (ITI-91)
-
-
-async def history(
-    session: AsyncSession,
-    resource_type: str,
-    *,
-    object_id: uuid.UUID | None,
-    since: str | None,
-    count: int,
-    offset: int,
-    staff: bool,
-) -> tuple[int, list[DirectoryVersion]]:
-    kinds = HISTORY_TYPES[resource_type]
-    clauses: list[ColumnElement[bool]] = [DirectoryVersion.resource_type.in_(kinds)]
-    if object_id is not None:
-        clauses.append(DirectoryVersion.resource_id == object_id)
-    if since:
-        _prefix, moment = parse_date(since)
-        clauses.append(DirectoryVersion.at >= moment)
-    if not staff and "route" in kinds:
-        audience = DirectoryVersion.snapshot["audience"].as_string()
-        clauses.append(audience == "public")
-    total = int(await session.scalar(select(func.count()).select_from(DirectoryVersion).where(*clauses)) or 0)
-    rows = await session.execute(
-        select(DirectoryVersion)
-        .where(*clauses)
-        .order_by(DirectoryVersion.at.desc(), DirectoryVersion.seq.desc())
-        .offset(offset)
-        .limit(count)
-    )
-    return total, list(rows.scalars())

@@ -15,9 +15,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from server import __version__
+from server.core.api import body_deadline
 from server.core.context import ctx_of
 from server.core.errors import Problem
-from server.directory import fhir
+from server.directory import fhir, fhir_query
+from server.directory.routes import service_of
 from server.identity.authn import SESSION_COOKIE, authenticate
 
 FHIR_JSON = "application/fhir+json"
@@ -36,6 +38,7 @@ PARAM_TYPES = {
     "participating-organization": "reference",
     "primary-organization": "reference",
     "role": "token",
+    "practitioner": "reference",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -79,8 +82,12 @@ def fhir_endpoint(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             fmt = request.query.get("_format", "json")
-            if fmt not in ("json", "application/json", "application/fhir+json"):
-                return outcome(406, "not-supported", "Only JSON is supported (_format=json).")
+            accept = request.headers.get("Accept", "")
+            only_xml = "xml" in accept and not any(kind in accept for kind in ("json", "*/*"))
+            if fmt not in ("json", "application/json", "application/fhir+json") or only_xml:
+                return outcome(
+                    406, "not-supported", "Only JSON is supported (_format=json, Accept: application/fhir+json)."
+                )
             return await handler(request)
         except fhir.FhirError as error:
             return outcome(error.status, error.code, error.detail)
@@ -133,21 +140,28 @@ async def metadata(request: web.Request) -> web.StreamResponse:
     for resource_type in fhir.TYPES:
         params = [
             {"name": name, "type": PARAM_TYPES.get(name, "string")}
-            for name in sorted(fhir.SEARCH_PARAMS[resource_type])
+            for name in sorted(fhir_query.SEARCH_PARAMS[resource_type])
         ]
-        params += [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}]
-        resources.append(
-            {
-                "type": resource_type,
-                "interaction": [
-                    {"code": code} for code in ("read", "vread", "search-type", "history-instance", "history-type")
-                ],
-                "versioning": "versioned",
-                "readHistory": True,
-                "searchInclude": sorted(fhir.INCLUDES[resource_type]),
-                "searchParam": params,
-            }
-        )
+        params += [
+            {"name": "_id", "type": "token"},
+            {"name": "_lastUpdated", "type": "date"},
+            {"name": "_summary", "type": "token", "documentation": "count: the total only"},
+        ]
+        resource: dict[str, Any] = {
+            "type": resource_type,
+            "interaction": [
+                {"code": code} for code in ("read", "vread", "search-type", "history-instance", "history-type")
+            ],
+            "versioning": "versioned",
+            "readHistory": True,
+            "profile": fhir.MCSD_PROFILE.format(resource_type),
+            "searchParam": params,
+        }
+        if fhir_query.INCLUDES[resource_type]:
+            resource["searchInclude"] = sorted(fhir_query.INCLUDES[resource_type])
+        if fhir_query.REVINCLUDES[resource_type]:
+            resource["searchRevInclude"] = sorted(fhir_query.REVINCLUDES[resource_type])
+        resources.append(resource)
     body = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -166,7 +180,8 @@ async def metadata(request: web.Request) -> web.StreamResponse:
             {
                 "mode": "server",
                 "documentation": "Anonymous access shows public contact routes only; send a Brygga bearer token "
-                "to see staff routes. Times are Europe/Stockholm.",
+                "to see staff routes. Practitioners and their roles are the unit memberships marked public, "
+                "for every caller. Times are Europe/Stockholm.",
                 "security": {"cors": False, "description": "Optional bearer token (personal access token) or session."},
                 "resource": resources,
             }
@@ -175,8 +190,9 @@ async def metadata(request: web.Request) -> web.StreamResponse:
     return fhir_response(body)
 
 
-def _page_link(request: web.Request, offset: int, count: int) -> str:
-    pairs = [(k, v) for k, v in request.query.items() if k not in ("_offset", "_count")]
+def _page_link(request: web.Request, pairs: list[tuple[str, str]], offset: int, count: int) -> str:
+    """A GET link with the search's parameters (a POST _search's body ones too) at another page."""
+    pairs = [(k, v) for k, v in pairs if k not in ("_offset", "_count")]
     pairs += [("_count", str(count)), ("_offset", str(offset))]
     return f"{base_url(request)}/{request.match_info['type']}?{urlencode(pairs)}"
 
@@ -184,7 +200,8 @@ def _page_link(request: web.Request, offset: int, count: int) -> str:
 async def _query_pairs(request: web.Request) -> list[tuple[str, str]]:
     pairs = list(request.query.items())
     if request.method == "POST":
-        form = await request.post()
+        async with body_deadline(request):
+            form = await request.post()
         pairs += [(key, str(value)) for key, value in form.items()]
     return pairs
 
@@ -205,17 +222,18 @@ async def search_post(request: web.Request) -> web.StreamResponse:
 async def _search(request: web.Request, pairs: list[tuple[str, str]]) -> web.StreamResponse:
     resource_type = resource_type_of(request)
     staff = await is_staff(request)
-    ctx = ctx_of(request)
-    async with ctx.db.transaction() as session:
-        result = await fhir.search(session, resource_type, pairs, staff=staff, now=ctx.clock())
+    if "handling=lenient" in request.headers.get("Prefer", "").replace(" ", ""):
+        pairs = fhir_query.supported(resource_type, pairs)  # ignore what is not understood (FHIR lenient handling)
+    result = await service_of(request).fhir_search(resource_type, pairs, staff=staff)
     base = base_url(request)
-    links = [{"relation": "self", "url": _page_link(request, result.offset, result.count)}]
+    links = [{"relation": "self", "url": _page_link(request, pairs, result.offset, result.count)}]
     if result.offset + result.count < result.total and result.count > 0:
-        links.append({"relation": "next", "url": _page_link(request, result.offset + result.count, result.count)})
-    if result.offset > 0:
         links.append(
-            {"relation": "previous", "url": _page_link(request, max(0, result.offset - result.count), result.count)}
+            {"relation": "next", "url": _page_link(request, pairs, result.offset + result.count, result.count)}
         )
+    if result.offset > 0:
+        previous = max(0, result.offset - result.count)
+        links.append({"relation": "previous", "url": _page_link(request, pairs, previous, result.count)})
     entries = [
         {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
         for r in result.matches
@@ -226,7 +244,7 @@ async def _search(request: web.Request, pairs: list[tuple[str, str]]) -> web.Str
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
-        "meta": {"lastUpdated": _now()},
+        "meta": {"lastUpdated": _now(request)},
         "type": "searchset",
         "total": result.total,
         "link": links,
@@ -236,8 +254,8 @@ async def _search(request: web.Request, pairs: list[tuple[str, str]]) -> web.Str
     return fhir_response(bundle)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+def _now(request: web.Request) -> str:
+    return ctx_of(request).clock().astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @fhir_endpoint
@@ -246,9 +264,7 @@ async def read(request: web.Request) -> web.StreamResponse:
     resource_type = resource_type_of(request)
     object_id = object_id_of(request)
     staff = await is_staff(request)
-    ctx = ctx_of(request)
-    async with ctx.db.transaction() as session:
-        resource = await fhir.read(session, resource_type, object_id, staff=staff, now=ctx.clock())
+    resource = await service_of(request).fhir_read(resource_type, object_id, staff=staff)
     return _versioned(resource)
 
 
@@ -273,8 +289,7 @@ async def vread(request: web.Request) -> web.StreamResponse:
     if not version.isdigit():
         raise fhir.FhirError(404, "not-found", "Version ids are whole numbers.")
     staff = await is_staff(request)
-    async with ctx_of(request).db.transaction() as session:
-        resource = await fhir.vread(session, resource_type, object_id, int(version), staff=staff)
+    resource = await service_of(request).fhir_vread(resource_type, object_id, int(version), staff=staff)
     return _versioned(resource)
 
 
@@ -301,28 +316,27 @@ async def _history(request: web.Request, object_id: uuid.UUID | None) -> web.Str
         offset = max(0, int(request.query.get("_offset", 0)))
     except ValueError:
         raise fhir.FhirError(400, "invalid", "_count and _offset are whole numbers.") from None
-    async with ctx_of(request).db.transaction() as session:
-        total, versions = await fhir.history(
-            session,
-            resource_type,
-            object_id=object_id,
-            since=request.query.get("_since"),
-            count=count,
-            offset=offset,
-            staff=staff,
-        )
+    total, versions = await service_of(request).fhir_history(
+        resource_type,
+        object_id=object_id,
+        since=request.query.get("_since"),
+        count=count,
+        offset=offset,
+        staff=staff,
+    )
     base = base_url(request)
     path = f"{base}/{resource_type}" + (f"/{object_id}" if object_id else "") + "/_history"
     entries = []
     for version in versions:
         url = f"{resource_type}/{version.resource_id}"
         entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
+        operation = "delete" if fhir_query.hidden_from(version, staff=staff) else version.operation
         method, status = {
             "create": ("POST", "201 Created"),
             "update": ("PUT", "200 OK"),
             "delete": ("DELETE", "204 No Content"),
-        }[version.operation]
-        if version.operation != "delete":
+        }[operation]
+        if operation != "delete":
             entry["resource"] = fhir.render(
                 resource_type, version.resource_type, version.snapshot, version.version, version.at
             )
@@ -344,7 +358,7 @@ async def _history(request: web.Request, object_id: uuid.UUID | None) -> web.Str
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
-        "meta": {"lastUpdated": _now()},
+        "meta": {"lastUpdated": _now(request)},
         "type": "history",
         "total": total,
         "link": links,

@@ -14,15 +14,16 @@ from server.directory.seed import seed_demo
 
 
 async def calendar_service(ctx: AppContext) -> AsyncIterator[None]:
-    """Messaging asks `ctx.services["calendar"]` when a unit's inbox is staffed and where to escalate.
+    """Messaging asks `ctx.calendar` when a unit's inbox is staffed and where to escalate.
 
-    A calendar put there before start (a test's fixed office hours) is kept.
+    A calendar set before start (a test's fixed office hours) is kept.
     """
-    injected = "calendar" in ctx.services
-    ctx.services.setdefault("calendar", DirectoryCalendar(ctx))
+    injected = ctx.calendar is not None
+    if not injected:
+        ctx.calendar = DirectoryCalendar(ctx)
     yield
     if not injected:
-        ctx.services.pop("calendar", None)
+        ctx.calendar = None
 
 
 PLUGIN = Plugin(

@@ -1,27 +1,28 @@
-"""Directory REST API (/api/v1): search, unit pages, reachability, admin editing with ETag/If-Match, history."""
+"""Directory REST API (/api/v1): search, unit pages, reachability, admin editing with ETag/If-Match, history.
+
+Thin: parse, call `DirectoryService`, shape the answer. Authorisation, transactions and audit are the service's.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.api import ApiRouter, path_uuid
+from server.core.api import ApiRouter, body_chunks, path_uuid
 from server.core.context import ctx_of
-from server.core.errors import NotFound, Problem
-from server.core.models import Organisation, Unit
-from server.directory import importer, store
+from server.core.errors import Problem
+from server.core.http import client_address
+from server.core.principal import Principal
+from server.directory import importer, versioning
 from server.directory import schemas as s
-from server.directory import service as svc
-from server.directory.models import Affiliation, ContactRoute, Endpoint
-from server.directory.search import Vocabulary, decode_cursor, encode_cursor
+from server.directory.hours import TZ
+from server.directory.service import DirectoryService, Saved
 from server.identity.authn import principal_of
-from server.identity.policy import require
-from server.identity.principal import Principal
 
 api = ApiRouter()
 TAGS = ["directory"]
@@ -29,29 +30,18 @@ ADMIN = ["directory admin"]
 EDIT_ERRORS = (404, 409, 412, 428)
 
 
+def service_of(request: web.Request) -> DirectoryService:
+    ctx = ctx_of(request)
+    return DirectoryService(ctx.db, ctx.clock)
+
+
 def with_etag(model: BaseModel, version: int, status: int = 200) -> web.Response:
     return web.Response(
         text=model.model_dump_json(),
         status=status,
         content_type="application/json",
-        headers={"ETag": svc.etag(version)},
+        headers={"ETag": versioning.etag(version)},
     )
-
-
-def expected_version(request: web.Request) -> int:
-    version = svc.parse_if_match(request.headers.get("If-Match"))
-    if version is None:
-        raise Problem(
-            "precondition_required",
-            "Send If-Match with the ETag you got when you loaded this object, so no one's change is lost.",
-            status=428,
-        )
-    return version
-
-
-async def _unit_for_edit(session: AsyncSession, principal: Principal, unit_id: uuid.UUID) -> Unit:
-    require(principal, "unit.administer", unit_id, detail="Only the unit's administrators may change it.")
-    return await svc.get_unit(session, unit_id)
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -68,8 +58,7 @@ async def _unit_for_edit(session: AsyncSession, principal: Principal, unit_id: u
     "`open_at` (+ `purpose`) keeps units with a usable route then. Paginate with `next_cursor`.",
 )
 async def search_units(request: web.Request, query: s.UnitQuery) -> s.UnitPage:
-    async with ctx_of(request).db.transaction() as session:
-        return await svc.search_units(session, query, staff=True)
+    return await service_of(request).search_units(query)
 
 
 @api.route(
@@ -81,12 +70,8 @@ async def search_units(request: web.Request, query: s.UnitQuery) -> s.UnitPage:
     errors=(404,),
 )
 async def get_unit(request: web.Request) -> web.Response:
-    unit_id = path_uuid(request, "unit_id", "unit")
-    ctx = ctx_of(request)
-    async with ctx.db.transaction() as session:
-        unit = await svc.get_unit(session, unit_id)
-        view = await svc.unit_view(session, unit, staff=True, now=ctx.clock())
-        return with_etag(view, unit.version)
+    saved = await service_of(request).unit(path_uuid(request, "unit_id", "unit"))
+    return with_etag(saved.view, saved.version)
 
 
 @api.route(
@@ -101,9 +86,7 @@ async def get_unit(request: web.Request) -> web.Response:
 )
 async def unit_reachability(request: web.Request, query: s.ReachabilityQuery) -> s.Reachability:
     unit_id = path_uuid(request, "unit_id", "unit")
-    ctx = ctx_of(request)
-    async with ctx.db.transaction() as session:
-        return await svc.reachability(session, unit_id, query.at or ctx.clock(), staff=True, purpose=query.purpose)
+    return await service_of(request).reachability(unit_id, query.at, query.purpose)
 
 
 class OrganisationQuery(BaseModel):
@@ -123,20 +106,7 @@ class OrganisationQuery(BaseModel):
     response=s.OrganisationPage,
 )
 async def list_organisations(request: web.Request, query: OrganisationQuery) -> s.OrganisationPage:
-    offset = int(decode_cursor(query.cursor).get("o", 0))
-    async with ctx_of(request).db.transaction() as session:
-        rows = await session.execute(
-            store.organisations_query(query.q, query.kind, query.municipality)
-            .order_by(Organisation.name, Organisation.id)
-            .offset(offset)
-            .limit(query.limit + 1)
-        )
-        orgs = list(rows.scalars())
-    more = len(orgs) > query.limit
-    return s.OrganisationPage(
-        items=[svc.organisation_out(org) for org in orgs[: query.limit]],
-        next_cursor=encode_cursor({"o": offset + query.limit}) if more else None,
-    )
+    return await service_of(request).organisations(query.q, query.kind, query.municipality, query.limit, query.cursor)
 
 
 @api.route(
@@ -148,20 +118,14 @@ async def list_organisations(request: web.Request, query: OrganisationQuery) -> 
     errors=(404,),
 )
 async def get_organisation(request: web.Request) -> web.Response:
-    org_id = path_uuid(request, "org_id", "organisation")
-    async with ctx_of(request).db.transaction() as session:
-        org = await store.live(session, Organisation, org_id)
-        if org is None:
-            raise NotFound("organisation")
-        return with_etag(svc.organisation_out(org), org.version)
+    saved = await service_of(request).organisation(path_uuid(request, "org_id", "organisation"))
+    return with_etag(saved.view, saved.version)
 
 
 @api.route("GET", "/api/v1/routes/{route_id}", summary="A contact route", tags=TAGS, response=s.RouteOut, errors=(404,))
 async def get_route(request: web.Request) -> web.Response:
-    route_id = path_uuid(request, "route_id", "contact route")
-    async with ctx_of(request).db.transaction() as session:
-        route = await svc.get_route(session, route_id)
-        return with_etag(svc.route_out(route), route.version)
+    saved = await service_of(request).route(path_uuid(request, "route_id", "contact route"))
+    return with_etag(saved.view, saved.version)
 
 
 class EndpointList(BaseModel):
@@ -178,28 +142,14 @@ class PartyQuery(BaseModel):
 
 @api.route("GET", "/api/v1/endpoints", summary="List endpoints", tags=TAGS, query=PartyQuery, response=EndpointList)
 async def list_endpoints(request: web.Request, query: PartyQuery) -> EndpointList:
-    from sqlalchemy import or_, select
-
-    async with ctx_of(request).db.transaction() as session:
-        stmt = select(Endpoint).where(Endpoint.deleted_at.is_(None)).order_by(Endpoint.name).limit(1000)
-        if query.party:
-            stmt = stmt.where(or_(Endpoint.unit_id == query.party, Endpoint.organisation_id == query.party))
-        rows = (await session.execute(stmt)).scalars()
-        return EndpointList(items=[s.EndpointOut.model_validate(e, from_attributes=True) for e in rows])
+    return EndpointList(items=await service_of(request).endpoints(query.party))
 
 
 @api.route(
     "GET", "/api/v1/affiliations", summary="List affiliations", tags=TAGS, query=PartyQuery, response=AffiliationList
 )
 async def list_affiliations(request: web.Request, query: PartyQuery) -> AffiliationList:
-    from sqlalchemy import or_, select
-
-    async with ctx_of(request).db.transaction() as session:
-        stmt = select(Affiliation).where(Affiliation.deleted_at.is_(None)).order_by(Affiliation.created_at).limit(1000)
-        if query.party:
-            stmt = stmt.where(or_(Affiliation.primary_id == query.party, Affiliation.participating_id == query.party))
-        rows = (await session.execute(stmt)).scalars()
-        return AffiliationList(items=[s.AffiliationOut.model_validate(a, from_attributes=True) for a in rows])
+    return AffiliationList(items=await service_of(request).affiliations(query.party))
 
 
 for _kind, _segment in (
@@ -212,9 +162,7 @@ for _kind, _segment in (
 
     def _history_handler(kind: str) -> Callable[[web.Request], Awaitable[s.History]]:
         async def handler(request: web.Request) -> s.History:
-            object_id = path_uuid(request, "object_id", kind)
-            async with ctx_of(request).db.transaction() as session:
-                return await svc.history(session, kind, object_id)
+            return await service_of(request).history(kind, path_uuid(request, "object_id", kind))
 
         handler.__name__ = f"{kind}_history"
         return handler
@@ -238,198 +186,160 @@ for _kind, _segment in (
     response=s.ChangeFeed,
 )
 async def directory_changes(request: web.Request, query: s.ChangeQuery) -> s.ChangeFeed:
-    async with ctx_of(request).db.transaction() as session:
-        rows = await store.changes(session, query.since, query.limit)
-    return s.ChangeFeed(
-        items=[s.ChangeOut.model_validate(v, from_attributes=True) for v in rows],
-        next_since=rows[-1].seq if rows else query.since,
-    )
+    return await service_of(request).changes(query.since, query.limit)
 
 
-# --------------------------------------------------------------------------------------------- organisations (admin)
+# --------------------------------------------------------------------------------------------- admin editing
 
 
-@api.route(
-    "POST",
-    "/api/v1/organisations",
-    summary="Create an organisation",
-    tags=ADMIN,
-    body=s.OrganisationCreate,
-    response=s.OrganisationOut,
-    status=201,
-    errors=(409,),
-)
-async def create_organisation(request: web.Request, body: s.OrganisationCreate) -> web.Response:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    async with ctx_of(request).db.transaction() as session:
-        org = await svc.create_organisation(session, principal, body)
-        return with_etag(svc.organisation_out(org), org.version, 201)
+@dataclass(frozen=True)
+class Editable:
+    """One kind of versioned object the admin API creates, changes (If-Match) and deletes (If-Match)."""
+
+    kind: str
+    what: str  # the noun a 404 names
+    collection: str  # POST here creates
+    item: str  # PATCH/DELETE here; its one path parameter is the id
+    create_body: type[BaseModel]
+    patch_body: type[BaseModel]
+    response: type[BaseModel]
+    create_summary: str
+    patch_summary: str
+    delete_summary: str
+    create_errors: tuple[int, ...]
+    create: Callable[[DirectoryService, Principal, web.Request, Any], Awaitable[Saved[Any]]]
+    update: Callable[[DirectoryService, Principal, uuid.UUID, int | None, Any], Awaitable[Saved[Any]]]
+    delete: Callable[[DirectoryService, Principal, uuid.UUID, int | None], Awaitable[None]]
 
 
-@api.route(
-    "PATCH",
-    "/api/v1/organisations/{org_id}",
-    summary="Change an organisation (If-Match)",
-    tags=ADMIN,
-    body=s.OrganisationPatch,
-    response=s.OrganisationOut,
-    errors=EDIT_ERRORS,
-)
-async def update_organisation(request: web.Request, body: s.OrganisationPatch) -> web.Response:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    org_id = path_uuid(request, "org_id", "organisation")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        org = await svc.update_organisation(session, principal, org_id, expected, body)
-        return with_etag(svc.organisation_out(org), org.version)
+def versioned_crud(spec: Editable) -> None:
+    """Register create/patch/delete for one kind: ETag on answers, If-Match on changes."""
+    id_name = spec.item.rsplit("{", 1)[1].rstrip("}")
+
+    async def create(request: web.Request, body: BaseModel) -> web.Response:
+        saved = await spec.create(service_of(request), principal_of(request), request, body)
+        return with_etag(saved.view, saved.version, 201)
+
+    async def update(request: web.Request, body: BaseModel) -> web.Response:
+        object_id = path_uuid(request, id_name, spec.what)
+        expected = versioning.parse_if_match(request.headers.get("If-Match"))
+        saved = await spec.update(service_of(request), principal_of(request), object_id, expected, body)
+        return with_etag(saved.view, saved.version)
+
+    async def delete(request: web.Request) -> None:
+        object_id = path_uuid(request, id_name, spec.what)
+        expected = versioning.parse_if_match(request.headers.get("If-Match"))
+        await spec.delete(service_of(request), principal_of(request), object_id, expected)
+
+    for handler, verb in ((create, "create"), (update, "update"), (delete, "delete")):
+        handler.__name__ = f"{verb}_{spec.kind}"
+    api.route(
+        "POST",
+        spec.collection,
+        summary=spec.create_summary,
+        tags=ADMIN,
+        body=spec.create_body,
+        response=spec.response,
+        status=201,
+        errors=spec.create_errors,
+    )(create)
+    api.route(
+        "PATCH",
+        spec.item,
+        summary=spec.patch_summary,
+        tags=ADMIN,
+        body=spec.patch_body,
+        response=spec.response,
+        errors=EDIT_ERRORS,
+    )(update)
+    api.route("DELETE", spec.item, summary=spec.delete_summary, tags=ADMIN, status=204, errors=EDIT_ERRORS)(delete)
 
 
-@api.route(
-    "DELETE",
-    "/api/v1/organisations/{org_id}",
-    summary="Delete an organisation (If-Match)",
-    tags=ADMIN,
-    status=204,
-    errors=EDIT_ERRORS,
-)
-async def delete_organisation(request: web.Request) -> None:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    org_id = path_uuid(request, "org_id", "organisation")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        await svc.delete_organisation(session, principal, org_id, expected)
-
-
-# --------------------------------------------------------------------------------------------- units (admin)
-
-
-@api.route(
-    "POST",
-    "/api/v1/units",
-    summary="Create a unit (optionally with routes)",
-    tags=ADMIN,
-    body=s.UnitCreate,
-    response=s.UnitOut,
-    status=201,
-    errors=(409,),
-)
-async def create_unit(request: web.Request, body: s.UnitCreate) -> web.Response:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    ctx = ctx_of(request)
-    async with ctx.db.transaction() as session:
-        unit = await svc.create_unit(session, principal, body)
-        view = await svc.unit_view(session, unit, staff=True, now=ctx.clock())
-    Vocabulary.invalidate()
-    return with_etag(view, unit.version, 201)
-
-
-@api.route(
-    "PATCH",
-    "/api/v1/units/{unit_id}",
-    summary="Change a unit (If-Match)",
-    tags=ADMIN,
-    body=s.UnitPatch,
-    response=s.UnitOut,
-    errors=EDIT_ERRORS,
-)
-async def update_unit(request: web.Request, body: s.UnitPatch) -> web.Response:
-    principal = principal_of(request)
-    unit_id = path_uuid(request, "unit_id", "unit")
-    require(principal, "unit.administer", unit_id, detail="Only the unit's administrators may change it.")
-    if "organisation_id" in body.model_fields_set:
-        require(principal, "directory.admin", detail="Only directory administrators may move a unit.")
-    expected = expected_version(request)
-    ctx = ctx_of(request)
-    async with ctx.db.transaction() as session:
-        unit = await svc.update_unit(session, principal, unit_id, expected, body)
-        view = await svc.unit_view(session, unit, staff=True, now=ctx.clock())
-    Vocabulary.invalidate()
-    return with_etag(view, unit.version)
-
-
-@api.route(
-    "DELETE",
-    "/api/v1/units/{unit_id}",
-    summary="Delete a unit and its routes (If-Match)",
-    tags=ADMIN,
-    status=204,
-    errors=EDIT_ERRORS,
-)
-async def delete_unit(request: web.Request) -> None:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    unit_id = path_uuid(request, "unit_id", "unit")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        await svc.delete_unit(session, principal, unit_id, expected)
-
-
-# --------------------------------------------------------------------------------------------- routes and closures
-
-
-@api.route(
-    "POST",
-    "/api/v1/units/{unit_id}/routes",
-    summary="Add a contact route to a unit",
-    tags=ADMIN,
-    body=s.RouteCreate,
-    response=s.RouteOut,
-    status=201,
-    errors=(404,),
-)
-async def create_route(request: web.Request, body: s.RouteCreate) -> web.Response:
-    principal = principal_of(request)
-    unit_id = path_uuid(request, "unit_id", "unit")
-    async with ctx_of(request).db.transaction() as session:
-        unit = await _unit_for_edit(session, principal, unit_id)
-        route = await svc.create_route(session, principal, unit, body)
-        return with_etag(svc.route_out(route), route.version, 201)
-
-
-async def _route_unit(session: AsyncSession, principal: Principal, route_id: uuid.UUID) -> ContactRoute:
-    route = await svc.get_route(session, route_id)
-    require(principal, "unit.administer", route.unit_id, detail="Only the unit's administrators may change it.")
-    return route
-
-
-@api.route(
-    "PATCH",
-    "/api/v1/routes/{route_id}",
-    summary="Change a contact route and its hours (If-Match)",
-    tags=ADMIN,
-    body=s.RoutePatch,
-    response=s.RouteOut,
-    errors=EDIT_ERRORS,
-)
-async def update_route(request: web.Request, body: s.RoutePatch) -> web.Response:
-    principal = principal_of(request)
-    route_id = path_uuid(request, "route_id", "contact route")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        await _route_unit(session, principal, route_id)
-        route = await svc.update_route(session, principal, route_id, expected, body)
-        return with_etag(svc.route_out(route), route.version)
-
-
-@api.route(
-    "DELETE",
-    "/api/v1/routes/{route_id}",
-    summary="Delete a contact route (If-Match)",
-    tags=ADMIN,
-    status=204,
-    errors=EDIT_ERRORS,
-)
-async def delete_route(request: web.Request) -> None:
-    principal = principal_of(request)
-    route_id = path_uuid(request, "route_id", "contact route")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        await _route_unit(session, principal, route_id)
-        await svc.delete_route(session, principal, route_id, expected)
+for _spec in (
+    Editable(
+        kind="organisation",
+        what="organisation",
+        collection="/api/v1/organisations",
+        item="/api/v1/organisations/{org_id}",
+        create_body=s.OrganisationCreate,
+        patch_body=s.OrganisationPatch,
+        response=s.OrganisationOut,
+        create_summary="Create an organisation",
+        patch_summary="Change an organisation (If-Match)",
+        delete_summary="Delete an organisation (If-Match)",
+        create_errors=(409,),
+        create=lambda service, actor, _request, body: service.create_organisation(actor, body),
+        update=DirectoryService.update_organisation,
+        delete=DirectoryService.delete_organisation,
+    ),
+    Editable(
+        kind="unit",
+        what="unit",
+        collection="/api/v1/units",
+        item="/api/v1/units/{unit_id}",
+        create_body=s.UnitCreate,
+        patch_body=s.UnitPatch,
+        response=s.UnitOut,
+        create_summary="Create a unit (optionally with routes)",
+        patch_summary="Change a unit (If-Match)",
+        delete_summary="Delete a unit and its routes (If-Match)",
+        create_errors=(409,),
+        create=lambda service, actor, _request, body: service.create_unit(actor, body),
+        update=DirectoryService.update_unit,
+        delete=DirectoryService.delete_unit,
+    ),
+    Editable(
+        kind="route",
+        what="contact route",
+        collection="/api/v1/units/{unit_id}/routes",
+        item="/api/v1/routes/{route_id}",
+        create_body=s.RouteCreate,
+        patch_body=s.RoutePatch,
+        response=s.RouteOut,
+        create_summary="Add a contact route to a unit",
+        patch_summary="Change a contact route and its hours (If-Match)",
+        delete_summary="Delete a contact route (If-Match)",
+        create_errors=(404,),
+        create=lambda service, actor, request, body: service.create_route(
+            actor, path_uuid(request, "unit_id", "unit"), body
+        ),
+        update=DirectoryService.update_route,
+        delete=DirectoryService.delete_route,
+    ),
+    Editable(
+        kind="endpoint",
+        what="endpoint",
+        collection="/api/v1/endpoints",
+        item="/api/v1/endpoints/{endpoint_id}",
+        create_body=s.EndpointCreate,
+        patch_body=s.EndpointPatch,
+        response=s.EndpointOut,
+        create_summary="Create an endpoint",
+        patch_summary="Change an endpoint (If-Match)",
+        delete_summary="Delete an endpoint (If-Match)",
+        create_errors=(404,),
+        create=lambda service, actor, _request, body: service.create_endpoint(actor, body),
+        update=DirectoryService.update_endpoint,
+        delete=DirectoryService.delete_endpoint,
+    ),
+    Editable(
+        kind="affiliation",
+        what="affiliation",
+        collection="/api/v1/affiliations",
+        item="/api/v1/affiliations/{affiliation_id}",
+        create_body=s.AffiliationCreate,
+        patch_body=s.AffiliationPatch,
+        response=s.AffiliationOut,
+        create_summary="Create an affiliation",
+        patch_summary="Change an affiliation (If-Match)",
+        delete_summary="Delete an affiliation (If-Match)",
+        create_errors=(422,),
+        create=lambda service, actor, _request, body: service.create_affiliation(actor, body),
+        update=DirectoryService.update_affiliation,
+        delete=DirectoryService.delete_affiliation,
+    ),
+):
+    versioned_crud(_spec)
 
 
 @api.route(
@@ -443,12 +353,27 @@ async def delete_route(request: web.Request) -> None:
     errors=(404,),
 )
 async def create_closure(request: web.Request, body: s.ClosureCreate) -> s.ClosureOut:
-    principal = principal_of(request)
     unit_id = path_uuid(request, "unit_id", "unit")
-    async with ctx_of(request).db.transaction() as session:
-        unit = await _unit_for_edit(session, principal, unit_id)
-        closure = await svc.add_closure(session, principal, unit, body)
-        return s.ClosureOut.model_validate(closure, from_attributes=True)
+    return await service_of(request).add_closure(principal_of(request), unit_id, body)
+
+
+@api.route(
+    "PUT",
+    "/api/v1/units/{unit_id}/members/{user_id}/publication",
+    summary="Publish a unit member in the directory (FHIR Practitioner/PractitionerRole) with a role title, or not",
+    tags=ADMIN,
+    body=s.PublicationSet,
+    response=s.PublicationOut,
+    errors=(404,),
+    description="Unit administrators, the organisation's membership administrators and directory administrators. "
+    "Every change is a new FHIR version; unpublishing shows the PractitionerRole as deleted in `_history`.",
+)
+async def put_publication(request: web.Request, body: s.PublicationSet) -> s.PublicationOut:
+    unit_id = path_uuid(request, "unit_id", "unit")
+    user_id = path_uuid(request, "user_id", "user")
+    return await service_of(request).set_publication(
+        principal_of(request), unit_id, user_id, body, ip=client_address(request)
+    )
 
 
 @api.route(
@@ -460,140 +385,24 @@ async def create_closure(request: web.Request, body: s.ClosureCreate) -> s.Closu
     errors=(404,),
 )
 async def delete_closure(request: web.Request) -> None:
-    principal = principal_of(request)
     closure_id = path_uuid(request, "closure_id", "closure")
-    async with ctx_of(request).db.transaction() as session:
-        from server.directory.models import Closure
-
-        closure = await session.get(Closure, closure_id)
-        if closure is None:
-            raise NotFound("closure")
-        require(principal, "unit.administer", closure.unit_id, detail="Only the unit's administrators may change it.")
-        await svc.remove_closure(session, principal, closure_id)
-
-
-# --------------------------------------------------------------------------------------------- endpoints, affiliations
+    await service_of(request).remove_closure(principal_of(request), closure_id)
 
 
 @api.route(
     "POST",
-    "/api/v1/endpoints",
-    summary="Create an endpoint",
+    "/api/v1/units/{unit_id}/hours-preview",
+    summary="Preview unsaved opening hours of a route over the next 14 days",
     tags=ADMIN,
-    body=s.EndpointCreate,
-    response=s.EndpointOut,
-    status=201,
+    body=s.HoursPreviewIn,
+    response=s.HoursPreview,
     errors=(404,),
+    description="Nothing is saved. Counts Swedish holidays, the unit's closures (and the route's, with `route_id`) "
+    "and validity; answers whether the route would be usable now and when it next opens.",
 )
-async def create_endpoint(request: web.Request, body: s.EndpointCreate) -> web.Response:
-    principal = principal_of(request)
-    if body.unit_id is not None:
-        require(principal, "unit.administer", body.unit_id)
-    else:
-        require(principal, "directory.admin")
-    async with ctx_of(request).db.transaction() as session:
-        endpoint = await svc.create_endpoint(session, principal, body)
-        return with_etag(s.EndpointOut.model_validate(endpoint, from_attributes=True), endpoint.version, 201)
-
-
-async def _endpoint_admin(session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID) -> None:
-    endpoint = await store.live(session, Endpoint, endpoint_id)
-    if endpoint is None:
-        raise NotFound("endpoint")
-    if endpoint.unit_id is not None:
-        require(principal, "unit.administer", endpoint.unit_id)
-    else:
-        require(principal, "directory.admin")
-
-
-@api.route(
-    "PATCH",
-    "/api/v1/endpoints/{endpoint_id}",
-    summary="Change an endpoint (If-Match)",
-    tags=ADMIN,
-    body=s.EndpointPatch,
-    response=s.EndpointOut,
-    errors=EDIT_ERRORS,
-)
-async def update_endpoint(request: web.Request, body: s.EndpointPatch) -> web.Response:
-    principal = principal_of(request)
-    endpoint_id = path_uuid(request, "endpoint_id", "endpoint")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        await _endpoint_admin(session, principal, endpoint_id)
-        endpoint = await svc.update_endpoint(session, principal, endpoint_id, expected, body)
-        return with_etag(s.EndpointOut.model_validate(endpoint, from_attributes=True), endpoint.version)
-
-
-@api.route(
-    "DELETE",
-    "/api/v1/endpoints/{endpoint_id}",
-    summary="Delete an endpoint (If-Match)",
-    tags=ADMIN,
-    status=204,
-    errors=EDIT_ERRORS,
-)
-async def delete_endpoint(request: web.Request) -> None:
-    principal = principal_of(request)
-    endpoint_id = path_uuid(request, "endpoint_id", "endpoint")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        await _endpoint_admin(session, principal, endpoint_id)
-        await svc.delete_endpoint(session, principal, endpoint_id, expected)
-
-
-@api.route(
-    "POST",
-    "/api/v1/affiliations",
-    summary="Create an affiliation",
-    tags=ADMIN,
-    body=s.AffiliationCreate,
-    response=s.AffiliationOut,
-    status=201,
-    errors=(422,),
-)
-async def create_affiliation(request: web.Request, body: s.AffiliationCreate) -> web.Response:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    async with ctx_of(request).db.transaction() as session:
-        affiliation = await svc.create_affiliation(session, principal, body)
-        return with_etag(s.AffiliationOut.model_validate(affiliation, from_attributes=True), affiliation.version, 201)
-
-
-@api.route(
-    "PATCH",
-    "/api/v1/affiliations/{affiliation_id}",
-    summary="Change an affiliation (If-Match)",
-    tags=ADMIN,
-    body=s.AffiliationPatch,
-    response=s.AffiliationOut,
-    errors=EDIT_ERRORS,
-)
-async def update_affiliation(request: web.Request, body: s.AffiliationPatch) -> web.Response:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    affiliation_id = path_uuid(request, "affiliation_id", "affiliation")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        affiliation = await svc.update_affiliation(session, principal, affiliation_id, expected, body)
-        return with_etag(s.AffiliationOut.model_validate(affiliation, from_attributes=True), affiliation.version)
-
-
-@api.route(
-    "DELETE",
-    "/api/v1/affiliations/{affiliation_id}",
-    summary="Delete an affiliation (If-Match)",
-    tags=ADMIN,
-    status=204,
-    errors=EDIT_ERRORS,
-)
-async def delete_affiliation(request: web.Request) -> None:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    affiliation_id = path_uuid(request, "affiliation_id", "affiliation")
-    expected = expected_version(request)
-    async with ctx_of(request).db.transaction() as session:
-        await svc.delete_affiliation(session, principal, affiliation_id, expected)
+async def hours_preview(request: web.Request, body: s.HoursPreviewIn) -> s.HoursPreview:
+    unit_id = path_uuid(request, "unit_id", "unit")
+    return await service_of(request).hours_preview(principal_of(request), unit_id, body)
 
 
 # --------------------------------------------------------------------------------------------- import / export
@@ -604,7 +413,7 @@ async def read_upload(request: web.Request) -> bytes:
     limit = ctx_of(request).settings.max_upload_bytes
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
+    async for chunk in body_chunks(request, 65536):
         size += len(chunk)
         if size > limit:
             raise Problem(
@@ -635,16 +444,15 @@ class ImportQuery(BaseModel):
 )
 async def import_directory(request: web.Request, query: ImportQuery) -> importer.ImportReport:
     principal = principal_of(request)
-    require(principal, "directory.admin")
+    service = service_of(request)
+    service.authorise_import(principal)  # before reading a large body
     fmt = query.format or ("json" if request.content_type == "application/json" else "csv")
     raw = await read_upload(request)
     try:
         content = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Problem("not_utf8", "Save the file as UTF-8 and upload it again.", status=415) from None
-    report = await importer.run_import(ctx_of(request), content, fmt, dry_run=query.dry_run, actor=principal)
-    Vocabulary.invalidate()
-    return report
+    return await service.import_directory(principal, content, fmt, dry_run=query.dry_run)
 
 
 class ExportQuery(BaseModel):
@@ -655,11 +463,9 @@ class ExportQuery(BaseModel):
     "GET", "/api/v1/directory/export", summary="Export the directory (CSV or JSON)", tags=ADMIN, query=ExportQuery
 )
 async def export_directory(request: web.Request, query: ExportQuery) -> web.Response:
-    principal = principal_of(request)
-    require(principal, "directory.admin")
-    body = await importer.export(ctx_of(request), query.format)
+    body, taken = await service_of(request).export_directory(principal_of(request), query.format)
     content_type = "text/csv" if query.format == "csv" else "application/json"
-    stamp = datetime.now().strftime("%Y%m%d")
+    stamp = taken.astimezone(TZ).strftime("%Y%m%d")
     return web.Response(
         text=body,
         content_type=content_type,

@@ -6,7 +6,16 @@ import uuid
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from server.core.api import MAX_SQL_INT, Instant
 from server.directory import text
@@ -104,6 +113,27 @@ class TimeSpanIn(Strict):
         return self
 
 
+ALWAYS_OPEN = "always"
+NO_HOURS = 'no opening hours: give time spans (e.g. Monday-Friday 08:00-16:00), or "always" for round the clock'
+
+
+def hours_given(value: Any) -> Any:
+    """An empty list (or nothing) is not "always"."""
+    if value is None or value == []:
+        raise ValueError(NO_HOURS)
+    return value
+
+
+# A route's hours: time spans, or the explicit word "always". Never empty: a route is not open round the
+# clock by omission (issue 14 item 2).
+RouteHoursIn = Annotated[list[TimeSpanIn] | Literal["always"], BeforeValidator(hours_given)]
+
+
+def spans_of(hours: RouteHoursIn) -> list[TimeSpanIn]:
+    """The time spans to store; "always" is stored as none (see server/directory/hours.py)."""
+    return [] if isinstance(hours, str) else hours
+
+
 class TimeSpanOut(TimeSpanIn):
     model_config = ConfigDict(extra="ignore", from_attributes=True)
 
@@ -170,7 +200,9 @@ class RouteCreate(Strict):
     endpoint_id: uuid.UUID | None = None
     valid_from: date | None = None
     valid_to: date | None = None
-    hours: list[TimeSpanIn] = Field(default_factory=list, description="Empty = no restriction (always).")
+    hours: RouteHoursIn = Field(
+        description='Opening hours: time spans, or "always" for round the clock. Required, never empty.'
+    )
 
     @model_validator(mode="after")
     def _value(self) -> RouteCreate:
@@ -189,7 +221,7 @@ class RoutePatch(Strict):
     endpoint_id: uuid.UUID | None = None
     valid_from: date | None = None
     valid_to: date | None = None
-    hours: list[TimeSpanIn] | None = None
+    hours: RouteHoursIn | None = Field(default=None, description='Time spans or "always"; never empty.')
 
 
 def check_route_value(channel: str, value: str) -> None:
@@ -384,6 +416,34 @@ class Reachability(BaseModel):
     closures: list[ClosureOut] = Field(description="Closures and notices in force at `at`.")
 
 
+class HoursPreviewIn(Strict):
+    """Hours being edited (not saved yet) of a new or existing route of the unit."""
+
+    hours: RouteHoursIn
+    route_id: uuid.UUID | None = Field(default=None, description="The route being edited: its closures count too.")
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+
+class OpenSpan(BaseModel):
+    start: str = Field(description="HH:MM, Stockholm local time")
+    end: str = Field(description="HH:MM; 24:00 = end of the day")
+
+
+class PreviewDay(BaseModel):
+    date: date
+    holiday: str | None = Field(description="Swedish public holiday or aftnar (Julafton ...), if any.")
+    open: list[OpenSpan] = Field(description="When the route is usable that day; empty = closed all day.")
+    closures: list[str] = Field(description="Reasons of closures that cut into the day.")
+
+
+class HoursPreview(BaseModel):
+    at: datetime
+    open_now: bool
+    next_opening: datetime | None = Field(description="When closed now: the next opening (within three weeks).")
+    days: list[PreviewDay] = Field(description="Today and the 13 days after it.")
+
+
 # --------------------------------------------------------------------------------------------- endpoints, affiliations
 
 
@@ -492,3 +552,30 @@ class ChangeFeed(BaseModel):
 class ChangeQuery(BaseModel):
     since: int = Field(default=0, ge=0, le=MAX_SQL_INT)
     limit: int = Field(default=500, ge=1, le=5000)
+
+
+# --------------------------------------------------------------------------------------------- published people
+
+
+class PublicationSet(Strict):
+    """Whether a unit membership is shown in the directory (FHIR Practitioner and PractitionerRole), and as what."""
+
+    public: bool = Field(description="Show the member and this role to everyone, FHIR included. Off by default.")
+    role_title: str | None = Field(
+        default=None, min_length=1, max_length=100, description='The role as people say it, e.g. "Sjuksköterska".'
+    )
+    role_code: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,40}$",
+        description="Optional code: HL7 practitioner-role (doctor, nurse, pharmacist, ...) or your own.",
+    )
+
+
+class PublicationOut(BaseModel):
+    unit_id: uuid.UUID
+    user_id: uuid.UUID
+    public: bool
+    role_title: str | None
+    role_code: str | None
+    practitioner_role_id: uuid.UUID | None = Field(description="The FHIR PractitionerRole id, once ever published.")
+    fhir_version: int | None = Field(description="The PractitionerRole's newest versionId (a delete when not public).")

@@ -22,28 +22,31 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, ClassVar
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import Integer, and_, bindparam, column, or_, select, table, text
+from sqlalchemy import Integer, and_, bindparam, column, literal_column, or_, select, table, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.errors import Problem
 from server.core.models import Organisation, Unit
 from server.core.prepared import Prepared
+from server.directory.query_words import Alternative, alternatives, place_filter, query_words
 from server.directory.text import fold
 
 MAX_RANKED = 1000
 HSA_LIKE = re.compile(r"^SE\d{4,}", re.IGNORECASE)
+HSA_LOCAL_LIKE = re.compile(r"^[A-Za-z0-9]{3,}$")  # one token: maybe the part after the dash of an HSA-id
 SORT_CAP = 30  # FTS hits up to this many are sorted by name; more keep index order
 FUZZY_SIMILARITY = 0.7  # PostgreSQL word_similarity needed for a fuzzy hit
 VOCAB_TTL = 300.0  # seconds a process keeps the typo-correction vocabulary (writes here reset it)
 EXPAND_MIN = 5  # query words this long are expanded to the indexed words they begin (shorter: prefix indexes)
 EXPAND_MAX = 32  # at most this many indexed words per query word, else a plain FTS5 prefix query
+INFIX_MIN = 4  # query words this long may match inside a compound word
 
 
 @dataclass
@@ -172,16 +175,24 @@ async def ranked(session: AsyncSession, q: str, filters: Filters, position: dict
     ranking = Ranking(need)
     corrected: str | None = None
     raw = q.strip()
-    if HSA_LIKE.match(raw):  # HSA-ids match on their unique index: exact, then prefix
+    if HSA_LIKE.match(raw):  # HSA-ids match on their unique index: exact, then prefix (any case)
+        upper = raw.upper()
         rows = await session.execute(
             summary_select()
-            .where(Unit.hsa_id >= raw, Unit.hsa_id < raw + "\uffff", *_filter_clauses(filters))
+            .where(or_(Unit.hsa_id == raw, and_(Unit.hsa_id >= upper, Unit.hsa_id < upper + "\uffff")))
+            .where(*_filter_clauses(filters))
             .order_by(Unit.hsa_id)
             .limit(need)
         )
         found = rows.all()
-        ranking.add([row for row in found if row[4] == raw], "exact")
+        ranking.add([row for row in found if row[4].upper() == upper], "exact")
         ranking.add(found, "prefix")
+    elif await _may_be_hsa_local(session, raw):  # "7av52" or "HSLNACKA": an HSA-id's local part, on its index
+        local = hsa_local(session.get_bind().dialect.name)
+        rows = await session.execute(
+            summary_select().where(local == raw.upper(), *_filter_clauses(filters)).limit(need)
+        )
+        ranking.add(rows.all(), "exact")
     if not ranking.full:
         if session.get_bind().dialect.name == "postgresql":
             await _ranked_postgresql(session, folded, filters, ranking)
@@ -193,6 +204,27 @@ async def ranked(session: AsyncSession, q: str, filters: Filters, position: dict
         for index, (unit_id, match) in enumerate(window)
     ]
     return Batch(hits, exhausted=len(ranking.hits) < need or need >= MAX_RANKED, corrected=corrected)
+
+
+async def _may_be_hsa_local(session: AsyncSession, raw: str) -> bool:
+    """One token that could be an HSA-id's local part. On SQLite not a word that units' names begin
+    (those rank by name anyway; skipping the probe saves a statement on the common one-word search)."""
+    if not HSA_LOCAL_LIKE.match(raw):
+        return False
+    if session.get_bind().dialect.name == "postgresql" or not raw.isalpha():
+        return True
+    return not (await Vocabulary.get(session)).known_prefix(fold(raw))
+
+
+HSA_LOCAL = {  # the text of migration 0014's expression index, literally: bound values would not match it
+    "sqlite": "upper(substr(units.hsa_id, instr(units.hsa_id, '-') + 1))",
+    "postgresql": "upper(split_part(units.hsa_id, '-', 2))",
+}
+
+
+def hsa_local(dialect: str) -> Any:
+    """The upper-cased part after the dash of `units.hsa_id`, as indexed by migration 0014."""
+    return literal_column(HSA_LOCAL["postgresql" if dialect == "postgresql" else "sqlite"])
 
 
 # --------------------------------------------------------------------------------------------- SQLite
@@ -207,24 +239,34 @@ async def optimize_index(session: AsyncSession) -> None:
         await session.execute(text("INSERT INTO unit_search(unit_search) VALUES ('optimize')"))
 
 
-def _fts_query(words: Sequence[str], vocabulary: Vocabulary | None = None) -> str:
-    """An FTS5 query: every word is a word prefix.
+def _fts_query(groups: Sequence[Sequence[Alternative]], vocabulary: Vocabulary | None = None) -> str:
+    """An FTS5 query: every query word (a group of alternatives, query_words.py) matches.
 
-    Words of EXPAND_MIN letters or more become an OR of the indexed words they begin (taken from the cached
-    vocabulary): FTS5 answers `"w"*` beyond its prefix indexes (2/3/4 letters) by merging the complete
+    Prefix words of EXPAND_MIN letters or more become an OR of the indexed words they begin (taken from the
+    cached vocabulary): FTS5 answers `"w"*` beyond its prefix indexes (2/3/4 letters) by merging the complete
     doclists of every matching word (about 1.2 ms for "hemtjanst"* at 100k units), while exact terms are
     read lazily and stop at the LIMIT (about 0.1 ms). Same matches, same (rowid) order.
     """
     parts = []
-    for word in words:
-        terms = vocabulary.expand(word) if vocabulary is not None else None
-        if not terms:
-            parts.append(f'"{word}"*')
-        elif len(terms) == 1:
-            parts.append(_quote(terms[0]))
-        else:
-            parts.append("(" + " OR ".join(_quote(term) for term in terms) + ")")
+    for group in groups:
+        options = [_fts_alternative(alternative, vocabulary) for alternative in group]
+        parts.append(options[0] if len(options) == 1 else "(" + " OR ".join(options) + ")")
     return " AND ".join(parts)
+
+
+def _fts_alternative(alternative: Alternative, vocabulary: Vocabulary | None) -> str:
+    *leading, last = alternative.words
+    if leading:  # several words: all of them (the index keeps no positions for phrases), the last a prefix
+        tail = _quote(last) + ("*" if alternative.prefix else "")
+        return "(" + " AND ".join([*(_quote(word) for word in leading), tail]) + ")"
+    if not alternative.prefix:
+        return _quote(last)
+    terms = vocabulary.expand(last) if vocabulary is not None else None
+    if not terms:
+        return _quote(last) + "*"
+    if len(terms) == 1:
+        return _quote(terms[0])
+    return "(" + " OR ".join(_quote(term) for term in terms) + ")"
 
 
 def _quote(term: str) -> str:
@@ -332,21 +374,44 @@ async def _ranked_sqlite(session: AsyncSession, folded: str, filters: Filters, r
     BY: scoring every match of a broad prefix ("vard*" hits ~15% of units) costs hundreds of milliseconds
     at 100k units, while index order with a LIMIT stops early.
     """
-    words = folded.split()
     vocabulary = await Vocabulary.get(session)
+    words, municipality = place_filter(query_words(folded), vocabulary.known_prefix)
+    if municipality is not None:  # a place no unit's text names: a filter, never a word to correct
+        if filters.municipality not in (None, municipality):
+            return None
+        filters = replace(filters, municipality=municipality)
+        if not words:
+            ranking.add([hit.row for hit in (await listing(session, filters, {}, ranking.need)).hits], "words")
+            return None
+    groups: list[Sequence[Alternative]] = []
+    unknown: list[int] = []
+    for index, word in enumerate(words):
+        group = alternatives(word)
+        if not any(all(vocabulary.known_prefix(part) for part in option.words) for option in group):
+            inside = vocabulary.infix(word)  # the end or middle of a compound: "talje" in "sodertalje"
+            if inside:
+                group = tuple(Alternative((term,), prefix=False) for term in inside)
+            else:
+                unknown.append(index)
+        groups.append(group)
     corrected: list[str] | None = None
-    if all(vocabulary.known_prefix(word) for word in words):
-        fts_words, fts_match = words, "words"
-    else:  # the words tier cannot match
-        corrected = vocabulary.correct(words)
-        fts_words, fts_match = (corrected, "fuzzy") if corrected is not None else ([], "")
+    fts_match = "words"
+    if unknown:  # the words tier cannot match: correct the unknown words against the vocabulary
+        fts_match = "fuzzy"
+        fixes = {index: fix for index in unknown if (fix := vocabulary.correct_word(words[index])) is not None}
+        if len(fixes) < len(unknown):
+            groups = []
+        else:
+            corrected = [fixes.get(index, word) for index, word in enumerate(words)]
+            groups = [alternatives(fixes[i]) if i in fixes else group for i, group in enumerate(groups)]
+    fts_words = corrected or words
     shape = _shape(filters)
     params = {"low": folded, "high": folded + "\uffff", "limit": ranking.need, **_filter_params(filters)}
-    if not fts_words:
+    if not groups:
         prefix_rows, fts_rows = await _prefix_statement(shape).rows(session, params), []
     else:
         fetch = max(ranking.need, SORT_CAP)
-        params.update(match=_fts_query(fts_words, vocabulary), fetch=fetch)
+        params.update(match=_fts_query(groups, vocabulary), fetch=fetch)
         rows = await _tiers_statement(shape).rows(session, params)
         prefix_rows = sorted((row[:9] for row in rows if row[9] == 0), key=lambda row: (row[1], row[0]))
         fts_rows = [row[:9] for row in rows if row[9] == 1]  # in FTS5 scan order, like a growing LIMIT
@@ -369,6 +434,8 @@ class Vocabulary:
     loaded: float
     indexed: list[str] = field(default_factory=list)  # every term starting with a letter, sorted (expansion)
     by_initial: dict[str, list[str]] = field(default_factory=dict)
+    joined: str = ""  # the letters-only terms joined by newlines, for infix search
+    starts: list[int] = field(default_factory=list)  # where each of `terms` starts in `joined`
 
     _cache: ClassVar[Vocabulary | None] = None
 
@@ -386,8 +453,12 @@ class Vocabulary:
         docs = {str(term): int(doc) for term, doc in rows if str(term).isalpha()}
         indexed = sorted(str(term) for term, _doc in rows)
         vocabulary = cls(terms=sorted(docs), docs=docs, loaded=time.monotonic(), indexed=indexed)
+        position = 0
         for term in vocabulary.terms:
             vocabulary.by_initial.setdefault(term[:1], []).append(term)
+            vocabulary.starts.append(position)
+            position += len(term) + 1
+        vocabulary.joined = "\n".join(vocabulary.terms)
         cls._cache = vocabulary
         return vocabulary
 
@@ -407,6 +478,23 @@ class Vocabulary:
                 break
             found.append(term)
         return found if 0 < len(found) <= EXPAND_MAX else None
+
+    def infix(self, word: str) -> list[str]:
+        """Indexed words holding `word` inside: the end or middle of a compound ("talje" in "sodertalje"),
+        the most frequent first, at most EXPAND_MAX; none for words shorter than INFIX_MIN letters.
+
+        One scan of the joined vocabulary (str.find, about 0.1 ms per 100k terms) instead of a per-term test.
+        """
+        if len(word) < INFIX_MIN or not word.isalpha():
+            return []
+        found: dict[str, int] = {}
+        position = self.joined.find(word)
+        while position != -1:
+            index = bisect.bisect_right(self.starts, position) - 1
+            term = self.terms[index]
+            found[term] = self.docs.get(term, 0)
+            position = self.joined.find(word, self.starts[index] + len(term))
+        return sorted(found, key=lambda term: (-found[term], term))[:EXPAND_MAX]
 
     def known_prefix(self, word: str) -> bool:
         """True if some indexed word starts with `word` (words with digits are never corrected: True)."""
@@ -437,31 +525,27 @@ class Vocabulary:
                 best = key if best is None or key < best else best
         return best[2] if best else None
 
-    def correct(self, words: Sequence[str]) -> list[str] | None:
-        corrected: list[str] = []
-        changed = False
-        for word in words:
-            if self.known_prefix(word):
-                corrected.append(word)
-                continue
-            replacement = self.correct_word(word)
-            if replacement is None:
-                return None
-            corrected.append(replacement)
-            changed = True
-        return corrected if changed else None
-
 
 # --------------------------------------------------------------------------------------------- PostgreSQL
 
 
 async def _ranked_postgresql(session: AsyncSession, folded: str, filters: Filters, ranking: Ranking) -> None:
-    words = folded.split()
     params: dict[str, Any] = {"f": folded, "fp": folded + "%", "need": ranking.need, "min": FUZZY_SIMILARITY}
     word_clauses = []
-    for index, word in enumerate(words):
-        params[f"w{index}"] = f"% {word}%"
-        word_clauses.append(f"(' ' || search_text) LIKE unaccent(:w{index})")
+    for index, word in enumerate(query_words(folded)):
+        options = []
+        for number, option in enumerate(alternatives(word)):
+            key, phrase = f"w{index}_{number}", " ".join(option.words)
+            if option.prefix:
+                params[key] = f"% {phrase}%"
+                options.append(f"(' ' || search_text) LIKE unaccent(:{key})")
+            else:
+                params[key] = f"% {phrase} %"
+                options.append(f"(' ' || search_text || ' ') LIKE unaccent(:{key})")
+        if len(word) >= INFIX_MIN and word.isalpha():  # inside a compound ("talje" in "sodertalje")
+            params[f"i{index}"] = f"%{word}%"
+            options.append(f"search_text LIKE unaccent(:i{index})")
+        word_clauses.append("(" + " OR ".join(options) + ")")
     all_words = " AND ".join(word_clauses)
     where = ["deleted_at IS NULL"]
     if not filters.include_inactive:

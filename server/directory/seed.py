@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import time
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -322,11 +322,12 @@ DEMO_AFFILIATIONS = [  # (primary unit, participating unit): the ward discharges
 async def seed_demo(ctx: AppContext) -> list[str]:
     import json
 
-    from server.directory import schemas, service
+    from server.directory import schemas
+    from server.directory.edits import Edits
     from server.directory.models import Affiliation
 
     document = demo_document()
-    report = await importer.run_import(ctx, json.dumps(document, ensure_ascii=False), "json")
+    report = await importer.run_import(ctx.db, json.dumps(document, ensure_ascii=False), "json", now=ctx.clock())
     if not report.committed:
         raise RuntimeError(f"demo directory rejected: {report.errors[:3]}")
     async with ctx.db.transaction() as session:
@@ -342,7 +343,7 @@ async def seed_demo(ctx: AppContext) -> list[str]:
                 body = schemas.AffiliationCreate(
                     primary_id=ids[primary], participating_id=ids[participating], role="discharge-cooperation"
                 )
-                await service.create_affiliation(session, None, body)
+                await Edits(session, None, ctx.clock()).create_affiliation(body)
     return [
         f"Directory: {len(document['organisations'])} organisations, {len(document['units'])} units "
         "(e.g. Avdelning 52 SÖS SE2321000016-7AV52, Hemtjänst Nacka centrum SE2120003700-HTNACKA)."
@@ -435,7 +436,7 @@ async def generate(ctx: AppContext, count: int, *, seed: int = 1, progress: Call
                 or 0
             )
         )
-    now = datetime.now(UTC)
+    now = ctx.clock()
     codes = list(MUNICIPALITIES)
     written = 0
     batch = 5000

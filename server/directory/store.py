@@ -89,6 +89,34 @@ async def organisation_by_number(session: AsyncSession, org_number: str) -> Orga
     ).scalar_one_or_none()
 
 
+async def organisations(
+    session: AsyncSession, q: str | None, kind: str | None, municipality: str | None, offset: int, limit: int
+) -> list[Organisation]:
+    rows = await session.execute(
+        organisations_query(q, kind, municipality)
+        .order_by(Organisation.name, Organisation.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def endpoints(session: AsyncSession, party: uuid.UUID | None) -> list[Endpoint]:
+    """Live endpoints (of a unit or organisation), by name."""
+    stmt = select(Endpoint).where(Endpoint.deleted_at.is_(None)).order_by(Endpoint.name).limit(1000)
+    if party:
+        stmt = stmt.where(or_(Endpoint.unit_id == party, Endpoint.organisation_id == party))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def affiliations(session: AsyncSession, party: uuid.UUID | None) -> list[Affiliation]:
+    """Live affiliations (with an organisation or unit on either side), oldest first."""
+    stmt = select(Affiliation).where(Affiliation.deleted_at.is_(None)).order_by(Affiliation.created_at).limit(1000)
+    if party:
+        stmt = stmt.where(or_(Affiliation.primary_id == party, Affiliation.participating_id == party))
+    return list((await session.execute(stmt)).scalars())
+
+
 def organisations_query(q: str | None, kind: str | None, municipality: str | None) -> Select[Organisation]:
     query = select(Organisation).where(Organisation.deleted_at.is_(None))
     if kind:
@@ -129,3 +157,30 @@ async def changes(session: AsyncSession, since: int, limit: int) -> list[Directo
         select(DirectoryVersion).where(DirectoryVersion.seq > since).order_by(DirectoryVersion.seq).limit(limit)
     )
     return list(rows.scalars())
+
+
+def latest_of(resource_type: str) -> Select[DirectoryVersion]:
+    """The newest version row of each object of one kind (derived views are read from it)."""
+    newest = (
+        select(DirectoryVersion.resource_id, func.max(DirectoryVersion.version).label("version"))
+        .where(DirectoryVersion.resource_type == resource_type)
+        .group_by(DirectoryVersion.resource_id)
+        .subquery()
+    )
+    return (
+        select(DirectoryVersion)
+        .join(
+            newest,
+            (DirectoryVersion.resource_id == newest.c.resource_id) & (DirectoryVersion.version == newest.c.version),
+        )
+        .where(DirectoryVersion.resource_type == resource_type)
+    )
+
+
+async def latest_versions(
+    session: AsyncSession, resource_type: str, object_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, DirectoryVersion]:
+    if not object_ids:
+        return {}
+    rows = await session.execute(latest_of(resource_type).where(DirectoryVersion.resource_id.in_(object_ids)))
+    return {row.resource_id: row for row in rows.scalars()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
 from typing import Any, Literal
@@ -42,22 +43,32 @@ async def healthz(request: web.Request) -> Health:
 @api.route(
     "GET",
     "/readyz",
-    summary="Database is reachable",
+    summary="Database is reachable and takes writes (503 `not_ready` or `storage_full` otherwise)",
     tags=["operations"],
     response=Readiness,
     security="public",
     errors=(503,),
 )
 async def readyz(request: web.Request) -> Readiness:
+    db = ctx_of(request).db
     try:
-        await ctx_of(request).db.ping()
+        await db.ping()
     except Exception as exc:
         log.warning("database not reachable", extra={"error": type(exc).__name__})
         raise Problem("not_ready", "The database is not reachable; check BRYGGA_DATABASE_URL.", status=503) from None
+    if not await db.probe_storage():
+        raise Problem("storage_full", "The database's storage is full: writes fail; free space.", status=503)
     return Readiness(status="ready", database="ok")
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, only with `Authorization: Bearer <BRYGGA_METRICS_TOKEN>`; without a token set it is off.
+
+    Route names, statuses and timings tell an outsider what the server does and how loaded it is."""
+    expected = ctx_of(request).settings.metrics_token
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), expected.encode()):
+        raise web.HTTPNotFound()
     registry = request.app[METRICS].registry
     response = web.Response(body=generate_latest(registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -1,14 +1,13 @@
 """Authenticate HTTP requests and socket.io connections.
 
 Bearer personal access tokens work everywhere. Browser sessions are resolved by the session
-resolver the identity plugin registers in `ctx.services["session_resolver"]`.
+resolver the identity plugin sets as `ctx.session_resolver`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -16,8 +15,9 @@ from aiohttp import web
 
 from server.core.context import AppContext, ctx_of
 from server.core.errors import Problem, Unauthorized
+from server.core.principal import Principal
 from server.identity import tokens
-from server.identity.principal import Principal
+from server.identity.accounts import Accounts
 
 SESSION_COOKIE = "brygga_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -25,19 +25,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _background: set[asyncio.Task[None]] = set()
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("brygga_principal", Principal)
 
-# (ctx, session id) -> principal or None; registered by the session implementation.
-SessionResolver = Callable[[AppContext, str], Awaitable[Principal | None]]
-# (ctx, guest token) -> guest principal or None; registered by the video domain
-# (`ctx.services["guest_resolver"]`). Guest tokens work only for socket.io, never for the HTTP API.
-GuestResolver = Callable[[AppContext, str], Awaitable[Principal | None]]
+# Meeting guest tokens (`ctx.guest_resolver`, set by the video domain) work only for socket.io, never for
+# the HTTP API.
 
 
 async def principal_from_bearer(ctx: AppContext, header: str) -> Principal | None:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret:
         return None
-    async with ctx.db.transaction() as session:
-        principal = await tokens.authenticate_token(session, secret.strip())
+    principal = await Accounts.of(ctx).token_principal(secret.strip())
     if principal is not None and principal.token_id is not None:
         task = asyncio.get_running_loop().create_task(tokens.note_token_use(ctx.db, principal.token_id))
         _background.add(task)  # keep a reference until done
@@ -46,7 +42,7 @@ async def principal_from_bearer(ctx: AppContext, header: str) -> Principal | Non
 
 
 async def principal_from_session(ctx: AppContext, session_id: str) -> Principal | None:
-    resolver: SessionResolver | None = ctx.services.get("session_resolver")
+    resolver = ctx.session_resolver
     if resolver is None or not session_id:
         return None
     return await resolver(ctx, session_id)
@@ -103,7 +99,7 @@ async def authenticate_socket(ctx: AppContext, environ: dict[str, Any], auth: An
     Raises ConnectionRefusedError.
     """
     if isinstance(auth, dict) and auth.get("guest_token"):
-        guest_resolver: GuestResolver | None = ctx.services.get("guest_resolver")
+        guest_resolver = ctx.guest_resolver
         guest = await guest_resolver(ctx, str(auth["guest_token"])) if guest_resolver else None
         if guest is None:
             raise refused("invalid_guest_token", "The guest session has expired or was revoked.")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import re
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from server.core.context import AppContext
+from server.core.principal import SYSTEM_ROLES
 from server.identity import service, sessions, store
 from server.settings import Settings
 
@@ -16,7 +18,7 @@ TTL = re.compile(r"^(\d+)([mhd])$")
 
 
 def parse_ttl(text: str | None) -> timedelta | None:
-    from server.cli import CommandError
+    from server.core.commands import CommandError
 
     if not text:
         return None
@@ -28,7 +30,7 @@ def parse_ttl(text: str | None) -> timedelta | None:
 
 
 def _run(settings: Settings, work: Any) -> Any:
-    from server.cli import run_with_context
+    from server.core.commands import run_with_context
 
     return run_with_context(settings, work)
 
@@ -119,6 +121,23 @@ def cmd_membership(args: argparse.Namespace, settings: Settings) -> None:
     print(_run(settings, work))
 
 
+def cmd_membership_admin(args: argparse.Namespace, settings: Settings) -> None:
+    granted = args.action == "grant"
+
+    async def work(ctx: AppContext) -> str:
+        async with ctx.db.transaction() as session:
+            user = await service.require_user(session, args.login)
+            changed = await service.grant_membership_admin(
+                session, user, args.organisation, granted=granted, by=getpass.getuser()
+            )
+        state = "may now" if granted else "may no longer"
+        return f"{args.login} {state} manage unit memberships of organisation {args.organisation}" + (
+            "." if changed else " (unchanged)."
+        )
+
+    print(_run(settings, work))
+
+
 def cmd_token_list(args: argparse.Namespace, settings: Settings) -> None:
     async def work(ctx: AppContext) -> list[str]:
         async with ctx.db.transaction() as session:
@@ -140,7 +159,7 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> None:
             return await service.revoke_token(session, args.id, ctx.clock())
 
     if not _run(settings, work):
-        from server.cli import CommandError
+        from server.core.commands import CommandError
 
         raise CommandError(f"No active token with id {args.id}.")
     print(f"Token {args.id} revoked.")
@@ -196,7 +215,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     create.add_argument("--name", required=True, help="display name, e.g. 'Anna Svensson'")
     create.add_argument("--title", help="e.g. 'Sjuksköterska'")
     create.add_argument("--email")
-    create.add_argument("--role", action="append", choices=["directory_admin", "auditor"], help="system role")
+    create.add_argument("--role", action="append", choices=list(SYSTEM_ROLES), help="system role")
     create.add_argument("--password", help="initial password (default: a generated one-time password is printed)")
     create.set_defaults(func=cmd_user_create)
     user.add_parser("list", help="list users").set_defaults(func=cmd_user_list)
@@ -221,6 +240,15 @@ def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         if action == "add":
             parser.add_argument("--role", default="member", choices=["member", "unit_admin"])
         parser.set_defaults(func=cmd_membership)
+
+    admin = sub.add_parser(
+        "membership-admin", help="the audited right to manage an organisation's unit memberships (PDL)"
+    ).add_subparsers(dest="action", required=True)
+    for action in ("grant", "revoke"):
+        parser = admin.add_parser(action, help=f"{action} a user's membership-admin right for an organisation")
+        parser.add_argument("--login", required=True)
+        parser.add_argument("--organisation", required=True, type=uuid.UUID, help="organisation id")
+        parser.set_defaults(func=cmd_membership_admin)
 
     token = sub.add_parser("token", help="personal access tokens").add_subparsers(dest="token_cmd", required=True)
     token_create = token.add_parser("create", help="create a token for a user and print it once")

@@ -1,20 +1,25 @@
 """Demo users for `brygga seed-demo` (idempotent), placed in the demo units by HSA-id.
 
-The directory's seed normally creates the units first; if one is missing, a minimal organisation
-and unit with that HSA-id are created so identity works on its own.
+Three of them are published in the directory (FHIR Practitioner/PractitionerRole) with their title as
+role title, once: an administrator's later decision stands. The directory's seed normally creates the
+units first; if one is missing, a minimal organisation and unit with that HSA-id are created so identity
+works on its own.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import accounts
+from server.core.app_keys import envelope_for
 from server.core.context import AppContext
-from server.core.models import Organisation, Unit
+from server.core.models import Membership, Organisation, Unit
+from server.directory import practitioners
 from server.identity import service, store
 
 DEMO_PASSWORD = "brygga-demo-2026"  # noqa: S105 - printed by `make run`; demo data only
@@ -39,6 +44,9 @@ class DemoUser:
     unit: str | None = None
     unit_role: str = "member"
     roles: tuple[str, ...] = ()
+    # Published in the directory (FHIR Practitioner/PractitionerRole) with the title as role title.
+    public: bool = False
+    role_code: str | None = None
 
 
 REGION = ("2321000016", "Region Stockholm", "region")
@@ -56,11 +64,30 @@ UNITS = {
 
 USERS = (
     DemoUser(
-        "sjukskoterska", "Sara Sjöberg", "Sjuksköterska", "BRYGGADEMOSARASJOBERGTOTPKEYSSKA", "SE2321000016-7AV52"
+        "sjukskoterska",
+        "Sara Sjöberg",
+        "Sjuksköterska",
+        "BRYGGADEMOSARASJOBERGTOTPKEYSSKA",
+        "SE2321000016-7AV52",
+        public=True,
+        role_code="nurse",
     ),
-    DemoUser("lakare", "Leo Lind", "Läkare", "BRYGGADEMOLEOLINDTOTPKEYLAKAREXX", "SE2321000016-9VCNA"),
     DemoUser(
-        "handlaggare", "Hanna Holm", "Biståndshandläggare", "BRYGGADEMOHANNAHOLMTOTPKEYHANDLA", "SE2120003700-HTNACKA"
+        "lakare",
+        "Leo Lind",
+        "Läkare",
+        "BRYGGADEMOLEOLINDTOTPKEYLAKAREXX",
+        "SE2321000016-9VCNA",
+        public=True,
+        role_code="doctor",
+    ),
+    DemoUser(
+        "handlaggare",
+        "Hanna Holm",
+        "Biståndshandläggare",
+        "BRYGGADEMOHANNAHOLMTOTPKEYHANDLA",
+        "SE2120003700-HTNACKA",
+        public=True,
     ),
     DemoUser(
         "sskkommun",
@@ -78,6 +105,13 @@ USERS = (
         roles=("directory_admin",),
     ),
     DemoUser("granskare", "Gustav Granskare", "Logggranskare", "BRYGGADEMOGUSTAVGRANSKARETOTPKEY", roles=("auditor",)),
+    DemoUser(
+        "analytiker",
+        "Anna Analytiker",
+        "Uppföljare, Storsthlm",
+        "BRYGGADEMOANNAANALYTIKERTOTPKEYX",
+        roles=("followup",),
+    ),
 )
 
 
@@ -100,8 +134,21 @@ async def demo_unit(session: AsyncSession, hsa_id: str) -> uuid.UUID:
     return unit.id
 
 
+async def publish_once(
+    session: AsyncSession, user_id: uuid.UUID, unit_id: uuid.UUID, spec: DemoUser, now: datetime
+) -> None:
+    """Publish a demo membership unless someone has decided on it before (a later unpublishing stays)."""
+    membership = await session.get(Membership, (user_id, unit_id))
+    if membership is None or membership.public_id is not None:
+        return
+    practitioners.set_publication(membership, True, spec.title, spec.role_code)
+    await session.flush()
+    await practitioners.sync(session, user_ids=[user_id], now=now)
+
+
 async def seed_demo(ctx: AppContext) -> list[str]:
     now = ctx.clock()
+    envelope = await envelope_for(ctx)
     async with ctx.db.transaction() as session:
         for spec in USERS:
             user = await store.get_user_by_login(session, spec.login)
@@ -109,11 +156,14 @@ async def seed_demo(ctx: AppContext) -> list[str]:
                 user = await service.create_local_user(
                     session, spec.login, spec.name, roles=list(spec.roles), title=spec.title
                 )
-                await accounts.set_password(session, user, DEMO_PASSWORD, now, totp_secret=spec.totp_secret)
+                await accounts.set_password(session, user, DEMO_PASSWORD, now)
+                await accounts.set_totp(session, envelope, user, spec.totp_secret, now)
             if spec.unit is not None:
                 unit_id = await demo_unit(session, spec.unit)
                 if (await store.unit_roles(session, user.id)).get(unit_id) != spec.unit_role:
                     await service.set_membership(session, user, unit_id, spec.unit_role)
+                if spec.public:
+                    await publish_once(session, user.id, unit_id, spec, now)
     lines = [
         "Demo logins (built-in provider; password + one-time code):",
         f"  password for every demo user: {DEMO_PASSWORD}",

@@ -41,6 +41,20 @@ class BrowserSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
 
+class MembershipAdminGrant(Base):
+    """The explicit right to manage the unit memberships (which give access to care information) of one
+    organisation, for someone who is not an administrator of the unit itself (PDL: administering the
+    directory does not include it). Granted and revoked with `brygga membership-admin`, audited."""
+
+    __tablename__ = "membership_admin_grants"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class LogoutTokenSeen(Base):
     """Replay cache for back-channel logout tokens (`jti` per issuer), kept until the token expires."""
 

@@ -26,6 +26,7 @@ from joserfc.errors import InvalidKeyIdError, JoseError, MissingKeyError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
+from server.core.context import Key
 from server.core.errors import Problem
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -272,3 +273,6 @@ class RelyingParty:
         if id_token:
             params["id_token_hint"] = id_token
         return str(endpoint) + "?" + urlencode(params)
+
+
+RP: Key[RelyingParty] = Key("rp")  # Brygga as relying party; the identity plugin keeps it here

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from server.core.context import AppContext
 from server.core.plugin import Plugin
+from server.core.principal import Principal
 from server.identity import sessions
 from server.identity.cli import register_cli
 from server.identity.demo import seed_demo
-from server.identity.oidc import HttpAccess, RelyingParty, RpConfig
-from server.identity.principal import Principal
+from server.identity.oidc import RP, HttpAccess, RelyingParty, RpConfig
 from server.identity.routes import api
 from server.identity.socket import follow_changes
 
@@ -75,12 +76,19 @@ async def identity_services(ctx: AppContext) -> AsyncIterator[None]:
         async with ctx.db.transaction() as session:
             return await sessions.resolve(session, secret, ctx.clock(), timeouts)
 
-    from auth.provider import Provider
+    from auth import accounts
+    from auth.provider import IDP, Provider
     from server.identity import web_auth
 
-    ctx.services["session_resolver"] = resolve_session
+    ctx.session_resolver = resolve_session
+    policy = accounts.ThrottlePolicy(
+        per_account_source=ctx.settings.idp_max_failures, window=timedelta(minutes=ctx.settings.idp_throttle_minutes)
+    )
+    if ctx.find(accounts.LOGIN_THROTTLE) is None:  # a throttle set before start (tests) is kept
+        ctx.provide(accounts.LOGIN_THROTTLE, accounts.LoginThrottle(policy))
+    accounts.verify_password(None, "")  # hash the dummy now: the first unknown login is not slower than others
     provider = Provider(ctx)
-    ctx.services["idp"] = provider
+    ctx.provide(IDP, provider)
     config = rp_config(ctx)
     http_access: HttpAccess | None = None
     if ctx.settings.uses_builtin_idp:
@@ -107,7 +115,7 @@ async def identity_services(ctx: AppContext) -> AsyncIterator[None]:
             log.exception("could not register the built-in client; run `brygga migrate`")
     else:
         access = http_access = HttpAccess()
-    ctx.services["rp"] = RelyingParty(config, access)
+    ctx.provide(RP, RelyingParty(config, access))
     try:
         yield
     finally:

@@ -8,19 +8,17 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, Field
-from sqlalchemy import select
 
-from server.audit.service import record
 from server.core.api import ApiRouter, json_integer, path_uuid
 from server.core.context import AppContext, ctx_of
-from server.core.db import utcnow
-from server.core.errors import Forbidden, NotFound
-from server.core.models import AccessToken, Membership, Unit, User
-from server.identity import policy, service, sessions
+from server.core.http import client_address
+from server.core.models import AccessToken, Membership, User
+from server.core.principal import UNIT_ROLES, Principal
+from server.identity import service
+from server.identity.accounts import Accounts
 from server.identity.authn import CSRF_HEADER, SESSION_COOKIE, principal_from_session, principal_of
-from server.identity.principal import UNIT_ROLES, Principal
+from server.identity.oidc import RP
 from server.identity.socket import disconnect_session, disconnect_user, refresh_user
-from server.identity.tokens import create_token
 
 api = ApiRouter()
 
@@ -74,9 +72,7 @@ async def get_me(request: web.Request) -> Me:
 
 
 async def describe(ctx: AppContext, principal: Principal) -> Me:
-    async with ctx.db.transaction() as session:
-        rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(principal.unit_ids)))
-        names = {unit_id: name for unit_id, name in rows.all()}
+    names = await Accounts.of(ctx).unit_names(principal)
     units = [
         UnitRole(unit_id=unit_id, unit_name=names.get(unit_id, ""), role=role)
         for unit_id, role in principal.unit_roles.items()
@@ -92,12 +88,8 @@ async def describe(ctx: AppContext, principal: Principal) -> Me:
 
 @api.route("GET", "/api/v1/tokens", summary="List my personal access tokens", tags=["identity"], response=TokenList)
 async def list_tokens(request: web.Request) -> TokenList:
-    principal = principal_of(request)
-    async with ctx_of(request).db.transaction() as session:
-        rows = await session.execute(
-            select(AccessToken).where(AccessToken.user_id == principal.user_id).order_by(AccessToken.created_at)
-        )
-        return TokenList(items=[token_info(token) for token in rows.scalars()])
+    tokens = await Accounts.of(ctx_of(request)).tokens(principal_of(request))
+    return TokenList(items=[token_info(token) for token in tokens])
 
 
 @api.route(
@@ -110,11 +102,9 @@ async def list_tokens(request: web.Request) -> TokenList:
     status=201,
 )
 async def create_my_token(request: web.Request, body: TokenCreate) -> TokenCreated:
-    principal = principal_of(request)
     ttl = timedelta(hours=body.ttl_hours) if body.ttl_hours else None
-    async with ctx_of(request).db.transaction() as session:
-        token, secret = await create_token(session, principal.user_id, body.name, ttl)
-        return TokenCreated(**token_info(token).model_dump(), token=secret)
+    token, secret = await Accounts.of(ctx_of(request)).create_token(principal_of(request), body.name, ttl)
+    return TokenCreated(**token_info(token).model_dump(), token=secret)
 
 
 @api.route(
@@ -128,12 +118,7 @@ async def create_my_token(request: web.Request, body: TokenCreate) -> TokenCreat
 async def revoke_token(request: web.Request) -> None:
     principal = principal_of(request)
     token_id = path_uuid(request, "token_id", "token")
-    async with ctx_of(request).db.transaction() as session:
-        token = await session.get(AccessToken, token_id)
-        if token is None or token.user_id != principal.user_id:
-            raise NotFound("token")
-        token.revoked_at = token.revoked_at or utcnow()
-        await sessions.record_change(session, principal.user_id, "changed")
+    await Accounts.of(ctx_of(request)).revoke_token(principal, token_id)
     await refresh_user(ctx_of(request), principal.user_id)
 
 
@@ -157,6 +142,7 @@ class LogoutResult(BaseModel):
         default=None, description="Navigate here to end the identity provider's session too (RP-initiated logout)."
     )
     ended_sessions: int = 1
+    revoked_tokens: int = Field(default=0, description="Personal access tokens ended (log out everywhere ends all).")
 
 
 @api.route(
@@ -174,8 +160,7 @@ async def get_session(request: web.Request) -> SessionInfo:
     principal = await principal_from_session(ctx, request.cookies.get(SESSION_COOKIE, ""))
     if principal is None or principal.session_id is None:
         return SessionInfo(authenticated=False, idle_timeout_seconds=idle)
-    async with ctx.db.transaction() as session:
-        row = await sessions.get_row(session, principal.session_id)
+    row = await Accounts.of(ctx).session_row(principal.session_id)
     return SessionInfo(
         authenticated=True,
         user=await describe(ctx, principal),
@@ -205,39 +190,31 @@ async def logout(request: web.Request) -> web.Response:
     principal = principal_of(request)
     logout_url = None
     if principal.session_id is not None:
-        async with ctx.db.transaction() as session:
-            row = await sessions.get_row(session, principal.session_id)
-            id_token = row.id_token if row else None
-            await sessions.destroy(session, principal.session_id)
-            await record(session, actor=principal, action="auth.logout", object_type="session")
+        id_token = await Accounts.of(ctx).end_session(principal, principal.session_id)
         await disconnect_session(ctx, principal.user_id, principal.session_id)
-        logout_url = await ctx.services["rp"].logout_url(id_token)
+        logout_url = await ctx.need(RP).logout_url(id_token)
     return _logged_out(ctx, LogoutResult(logout_url=logout_url, ended_sessions=1 if principal.session_id else 0))
 
 
 @api.route(
     "POST",
     "/api/v1/session/logout-everywhere",
-    summary="End all my sessions and connections, on every device",
+    summary="End all my sessions, personal access tokens and connections, on every device",
     tags=["identity"],
     response=LogoutResult,
 )
 async def logout_everywhere(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    async with ctx.db.transaction() as session:
-        row = await sessions.get_row(session, principal.session_id) if principal.session_id else None
-        id_token = row.id_token if row else None
-        ended = await sessions.destroy_user_sessions(session, principal.user_id)
-        user = await session.get(User, principal.user_id)
-        await record(
-            session, actor=principal, action="auth.logout_everywhere", object_type="user", object_id=principal.user_id
-        )
+    ended = await Accounts.of(ctx).end_all_sessions(principal)
     await disconnect_user(ctx, principal.user_id)
-    if user is not None and user.issuer == service.LOCAL_ISSUER:
-        await ctx.services["idp"].end_user_sessions(user)
-    logout_url = await ctx.services["rp"].logout_url(id_token) if id_token else None
-    return _logged_out(ctx, LogoutResult(logout_url=logout_url, ended_sessions=ended))
+    if ended.user is not None and ended.user.issuer == service.LOCAL_ISSUER:
+        from auth.provider import IDP  # authlib loads with the server, not with every CLI command
+
+        await ctx.need(IDP).end_user_sessions(ended.user)
+    logout_url = await ctx.need(RP).logout_url(ended.id_token) if ended.id_token else None
+    result = LogoutResult(logout_url=logout_url, ended_sessions=ended.sessions, revoked_tokens=ended.tokens)
+    return _logged_out(ctx, result)
 
 
 # --------------------------------------------------------------------------------------- unit members
@@ -248,6 +225,21 @@ class Member(BaseModel):
     display_name: str
     title: str | None
     role: str
+    public: bool = Field(description="Published in the directory (PUT .../publication changes it).")
+    role_title: str | None = Field(description="The published role title, e.g. Sjuksköterska.")
+    role_code: str | None
+
+
+def member(user: User, membership: Membership) -> Member:
+    return Member(
+        user_id=user.id,
+        display_name=user.display_name,
+        title=user.title,
+        role=membership.role,
+        public=membership.public,
+        role_title=membership.role_title,
+        role_code=membership.role_code,
+    )
 
 
 class MemberList(BaseModel):
@@ -256,23 +248,6 @@ class MemberList(BaseModel):
 
 class MemberSet(BaseModel):
     role: str = Field(default="member", pattern="^(member|unit_admin)$", description=f"One of {list(UNIT_ROLES)}.")
-
-
-async def _require_unit_admin(ctx: AppContext, principal: Principal, unit_id: uuid.UUID, ip: str | None) -> None:
-    if policy.allowed(principal, "unit.administer", unit_id):
-        return
-    async with ctx.db.transaction() as session:
-        await record(
-            session,
-            actor=principal,
-            action="unit.members",
-            object_type="unit",
-            object_id=unit_id,
-            unit_id=unit_id,
-            outcome="denied",
-            ip=ip,
-        )
-    raise Forbidden("Only an administrator of this unit may manage its members.")
 
 
 @api.route(
@@ -287,20 +262,8 @@ async def list_members(request: web.Request) -> MemberList:
     ctx = ctx_of(request)
     principal = principal_of(request)
     unit_id = path_uuid(request, "unit_id", "unit")
-    await _require_unit_admin(ctx, principal, unit_id, request.remote)
-    async with ctx.db.transaction() as session:
-        rows = await session.execute(
-            select(User, Membership.role)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.unit_id == unit_id)
-            .order_by(User.display_name)
-        )
-        return MemberList(
-            items=[
-                Member(user_id=user.id, display_name=user.display_name, title=user.title, role=role)
-                for user, role in rows.all()
-            ]
-        )
+    members = await Accounts.of(ctx).members(principal, unit_id, client_address(request))
+    return MemberList(items=[member(user, membership) for user, membership in members])
 
 
 @api.route(
@@ -317,24 +280,16 @@ async def put_member(request: web.Request, body: MemberSet) -> Member:
     principal = principal_of(request)
     unit_id = path_uuid(request, "unit_id", "unit")
     user_id = path_uuid(request, "user_id", "user")
-    await _require_unit_admin(ctx, principal, unit_id, request.remote)
-    async with ctx.db.transaction() as session:
-        user = await session.get(User, user_id)
-        if user is None:
-            raise NotFound("user")
-        await service.set_membership(session, user, unit_id, body.role)
-        await record(
-            session,
-            actor=principal,
-            action="unit.member_set",
-            object_type="user",
-            object_id=user_id,
-            unit_id=unit_id,
-            details={"role": body.role},
-        )
-        member = Member(user_id=user.id, display_name=user.display_name, title=user.title, role=body.role)
+    user, membership = await Accounts.of(ctx).set_member(
+        principal,
+        unit_id,
+        user_id,
+        body.role,
+        any_organisation=ctx.settings.unit_admins_add_any_organisation,
+        ip=client_address(request),
+    )
     await refresh_user(ctx, user_id)
-    return member
+    return member(user, membership)
 
 
 @api.route(
@@ -350,17 +305,5 @@ async def delete_member(request: web.Request) -> None:
     principal = principal_of(request)
     unit_id = path_uuid(request, "unit_id", "unit")
     user_id = path_uuid(request, "user_id", "user")
-    await _require_unit_admin(ctx, principal, unit_id, request.remote)
-    async with ctx.db.transaction() as session:
-        user = await session.get(User, user_id)
-        if user is None or not await service.remove_membership(session, user, unit_id):
-            raise NotFound("membership")
-        await record(
-            session,
-            actor=principal,
-            action="unit.member_remove",
-            object_type="user",
-            object_id=user_id,
-            unit_id=unit_id,
-        )
+    await Accounts.of(ctx).remove_member(principal, unit_id, user_id, ip=client_address(request))
     await refresh_user(ctx, user_id)

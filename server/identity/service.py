@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.audit.service import record
+from server.core import policy
 from server.core.errors import Conflict, NotFound, Problem
-from server.core.models import AccessToken, Membership, Unit, User
+from server.core.models import AccessToken, Membership, Organisation, Unit, User
+from server.core.principal import SYSTEM_ROLES, UNIT_ROLES, Principal
+from server.directory import practitioners
 from server.identity import sessions, store, tokens
-from server.identity.principal import SYSTEM_ROLES, UNIT_ROLES
+from server.identity.models import MembershipAdminGrant
 
 LOCAL_ISSUER = "local"  # users whose accounts live in Brygga's built-in identity provider
 
@@ -69,11 +73,80 @@ async def set_membership(session: AsyncSession, user: User, unit_id: uuid.UUID, 
     await sessions.record_change(session, user.id, "changed")
 
 
+async def may_manage_members(session: AsyncSession, principal: Principal, unit_id: uuid.UUID) -> bool:
+    """Unit administrators of the unit, and holders of a membership-admin grant for its organisation.
+
+    Directory administrators manage the directory, not memberships (which give access to care
+    information, PDL), unless they hold such a grant too."""
+    if policy.allowed(principal, "unit.manage_members", unit_id):
+        return True
+    unit = await session.get(Unit, unit_id)
+    return unit is not None and await _has_grant(session, principal, unit.organisation_id)
+
+
+async def _has_grant(session: AsyncSession, principal: Principal, organisation_id: uuid.UUID) -> bool:
+    return await session.get(MembershipAdminGrant, (principal.user_id, organisation_id)) is not None
+
+
+async def check_new_member(
+    session: AsyncSession, principal: Principal, unit_id: uuid.UUID, user: User, *, any_organisation: bool
+) -> None:
+    """A unit administrator adds only users who already belong to the unit's organisation (a membership
+    in one of its units), unless `BRYGGA_UNIT_ADMINS_ADD_ANY_ORGANISATION`; organisation-level
+    membership admins (grants) may add anyone to their organisation's units."""
+    unit = await session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound("unit")
+    if any_organisation or await _has_grant(session, principal, unit.organisation_id):
+        return
+    same_organisation = await session.execute(
+        select(Membership.unit_id)
+        .join(Unit, Unit.id == Membership.unit_id)
+        .where(Membership.user_id == user.id, Unit.organisation_id == unit.organisation_id)
+        .limit(1)
+    )
+    if same_organisation.first() is None:
+        raise Problem(
+            "other_organisation",
+            "Unit administrators can add only users of their own organisation. Ask a membership "
+            "administrator of the organisation to add this user.",
+            status=403,
+        )
+
+
+async def grant_membership_admin(
+    session: AsyncSession, user: User, organisation_id: uuid.UUID, *, granted: bool, by: str
+) -> bool:
+    """Give or take the membership-admin right for one organisation (CLI); audited either way."""
+    if await session.get(Organisation, organisation_id) is None:
+        raise NotFound("organisation")
+    existing = await session.get(MembershipAdminGrant, (user.id, organisation_id))
+    changed = (existing is None) == granted
+    if granted and existing is None:
+        session.add(MembershipAdminGrant(user_id=user.id, organisation_id=organisation_id))
+    elif not granted and existing is not None:
+        await session.delete(existing)
+    await record(
+        session,
+        actor=None,
+        action="identity.membership_admin_grant" if granted else "identity.membership_admin_revoke",
+        object_type="user",
+        object_id=user.id,
+        details={"organisation_id": str(organisation_id), "by": by, "changed": changed},
+    )
+    return changed
+
+
 async def remove_membership(session: AsyncSession, user: User, unit_id: uuid.UUID) -> bool:
+    """Ends the membership; a published one shows as deleted in the directory's FHIR `_history`."""
+    role_id = await session.scalar(
+        select(Membership.public_id).where(Membership.user_id == user.id, Membership.unit_id == unit_id)
+    )
     result = await session.execute(
         delete(Membership).where(Membership.user_id == user.id, Membership.unit_id == unit_id)
     )
     await sessions.record_change(session, user.id, "changed")
+    await practitioners.sync(session, user_ids=[user.id], withdrawn=[role_id] if role_id else [])
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -81,6 +154,7 @@ async def set_disabled(session: AsyncSession, user: User, disabled: bool) -> Non
     """Disable (or re-enable) an account; disabling ends its sessions and open connections at once."""
     user.disabled = disabled
     await session.flush()
+    await practitioners.sync(session, user_ids=[user.id])  # a disabled account is not published
     if disabled:
         await sessions.destroy_user_sessions(session, user.id)
     else:
@@ -111,6 +185,16 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID, now: datetime
     token.revoked_at = now
     await sessions.record_change(session, token.user_id, "changed")
     return True
+
+
+async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
+    """ "Log out everywhere": every personal access token of the user ends too, for REST and reconnects."""
+    result = await session.execute(
+        update(AccessToken)
+        .where(AccessToken.user_id == user_id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def find_unit(session: AsyncSession, ref: str) -> Unit:
@@ -149,4 +233,5 @@ async def user_from_claims(session: AsyncSession, user_issuer: str, claims: dict
     await session.flush()
     if user.disabled:
         raise Problem("user_disabled", "This account is disabled. Contact your administrator.", status=403)
+    await practitioners.sync(session, user_ids=[user.id])  # a published name or HSA-id may have changed
     return user

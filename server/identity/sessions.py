@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.models import User
+from server.core.principal import Principal
 from server.identity import tokens
 from server.identity.models import BrowserSession, IdentityChange
-from server.identity.principal import Principal
 from server.settings import Settings
 
 PRELOGIN_TTL = timedelta(minutes=10)

@@ -13,19 +13,19 @@ from typing import Any
 import socketio
 
 from server.core.background import running
+from server.core.connections import Connections
 from server.core.context import AppContext
-from server.core.models import AccessToken
-from server.core.realtime import Connections, unit_room, user_room
-from server.identity import sessions, store, tokens
+from server.core.principal import Principal
+from server.core.realtime import unit_room, user_room
+from server.identity import sessions
+from server.identity.accounts import Accounts
 from server.identity.authn import authenticate_socket, refused
-from server.identity.principal import Principal
 
 log = logging.getLogger("brygga.realtime")
 
 
 def install_connection_handlers(ctx: AppContext) -> Connections:
-    connections = Connections()
-    ctx.services["connections"] = connections
+    connections = ctx.connections
     sio = ctx.sio
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -45,7 +45,7 @@ def install_connection_handlers(ctx: AppContext) -> Connections:
 
     async def disconnect(sid: str, *_reason: Any) -> None:
         connections.remove(sid)
-        for hook in ctx.services.get("disconnect_hooks", []):  # domains clean up per-socket state
+        for hook in ctx.disconnect_hooks:  # domains clean up per-socket state
             try:
                 await hook(sid)
             except Exception:
@@ -58,7 +58,7 @@ def install_connection_handlers(ctx: AppContext) -> Connections:
 
 async def apply_principal_change(ctx: AppContext, principal: Principal) -> None:
     """Make a permission change take effect at once on this node's open sockets of that user."""
-    connections: Connections = ctx.services["connections"]
+    connections = ctx.connections
     for sid in connections.of_user(principal.user_id):
         old = connections.by_sid.get(sid)
         if old is None:
@@ -84,7 +84,7 @@ async def apply_principal_change(ctx: AppContext, principal: Principal) -> None:
 
 async def disconnect_user(ctx: AppContext, principal_user_id: Any) -> int:
     """Drop every socket of a user on this node (logout, disable); returns how many."""
-    connections: Connections = ctx.services["connections"]
+    connections = ctx.connections
     sids = connections.of_user(principal_user_id)
     for sid in sids:
         await ctx.sio.disconnect(sid)
@@ -93,7 +93,7 @@ async def disconnect_user(ctx: AppContext, principal_user_id: Any) -> int:
 
 async def disconnect_session(ctx: AppContext, user_id: uuid.UUID, session_hash: str) -> int:
     """Drop the sockets that authenticated with one browser session."""
-    connections: Connections = ctx.services["connections"]
+    connections = ctx.connections
     sids = [sid for sid in connections.of_user(user_id) if connections.by_sid[sid].session_id == session_hash]
     for sid in sids:
         await ctx.sio.disconnect(sid)
@@ -102,21 +102,11 @@ async def disconnect_session(ctx: AppContext, user_id: uuid.UUID, session_hash: 
 
 async def refresh_user(ctx: AppContext, user_id: uuid.UUID) -> None:
     """Re-read a user's roles and apply them to this node's open sockets (or drop them if disabled)."""
-    connections: Connections = ctx.services["connections"]
+    connections = ctx.connections
     if not connections.of_user(user_id):
         return
-    dead_tokens: set[uuid.UUID] = set()
-    async with ctx.db.transaction() as session:
-        user = await store.get_user(session, user_id)
-        principal = None
-        if user is not None and not user.disabled:
-            principal = await tokens.principal_for_user(session, user, auth_method="token")
-        for sid in connections.of_user(user_id):
-            token_id = connections.by_sid[sid].token_id
-            if token_id is not None:
-                token = await session.get(AccessToken, token_id)
-                if token is None or not tokens.token_is_usable(token, ctx.clock()):
-                    dead_tokens.add(token_id)
+    token_ids = {connections.by_sid[sid].token_id for sid in connections.of_user(user_id)}
+    principal, dead_tokens = await Accounts.of(ctx).current_principal(user_id, token_ids)
     if principal is None:
         await disconnect_user(ctx, user_id)
         return
@@ -133,7 +123,7 @@ SESSION_SWEEP_ROUNDS = 60  # every 30 s: drop sockets whose browser session time
 
 async def drop_expired_session_sockets(ctx: AppContext) -> int:
     """Sockets opened with a browser session that has since hit its idle or absolute timeout."""
-    connections: Connections = ctx.services["connections"]
+    connections = ctx.connections
     by_session = {
         principal.session_id: (sid, principal.user_id)
         for sid, principal in list(connections.by_sid.items())
@@ -142,8 +132,7 @@ async def drop_expired_session_sockets(ctx: AppContext) -> int:
     if not by_session:
         return 0
     timeouts = sessions.Timeouts.of(ctx.settings)
-    async with ctx.db.transaction() as session:
-        live = await sessions.live_session_hashes(session, list(by_session), ctx.clock(), timeouts)
+    live = await Accounts.of(ctx).live_sessions(list(by_session), timeouts)
     dropped = 0
     for session_hash, (sid, _user_id) in by_session.items():
         if session_hash not in live:
@@ -155,8 +144,8 @@ async def drop_expired_session_sockets(ctx: AppContext) -> int:
 async def follow_changes(ctx: AppContext) -> AsyncIterator[None]:
     """Lifecycle: poll the identity change feed so every node applies permission changes and logouts
     (made by any node or by the CLI) to its open sockets within about a second."""
-    async with ctx.db.transaction() as session:
-        last = await sessions.last_change_seq(session)
+    accounts = Accounts.of(ctx)
+    last = await accounts.last_change()
 
     async def loop() -> None:
         nonlocal last
@@ -164,12 +153,9 @@ async def follow_changes(ctx: AppContext) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(CHANGE_POLL_SECONDS)
             try:
-                async with ctx.db.transaction() as session:
-                    changes = await sessions.changes_after(session, last)
-                    rounds += 1
-                    if rounds % 600 == 0:
-                        await sessions.purge_changes(session, ctx.clock() - CHANGE_RETENTION)
-                        await sessions.purge_expired(session, ctx.clock(), sessions.Timeouts.of(ctx.settings))
+                purge = sessions.Timeouts.of(ctx.settings) if (rounds + 1) % 600 == 0 else None
+                changes = await accounts.changes_after(last, purge=purge, retention=CHANGE_RETENTION)
+                rounds += 1
                 if rounds % SESSION_SWEEP_ROUNDS == 0:
                     await drop_expired_session_sockets(ctx)
                 for change in changes:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.models import AccessToken, Membership, User
+from server.core.models import AccessToken, Membership, Unit, User
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -44,3 +45,19 @@ async def touch_token(session: AsyncSession, token_id: uuid.UUID, when: datetime
 async def list_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[AccessToken]:
     query = select(AccessToken).where(AccessToken.user_id == user_id).order_by(AccessToken.created_at)
     return list((await session.execute(query)).scalars())
+
+
+async def unit_names(session: AsyncSession, unit_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(list(unit_ids))))
+    return {unit_id: name for unit_id, name in rows.all()}
+
+
+async def members(session: AsyncSession, unit_id: uuid.UUID) -> list[tuple[User, Membership]]:
+    """The unit's members with their membership (role, publication), by name."""
+    rows = await session.execute(
+        select(User, Membership)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.unit_id == unit_id)
+        .order_by(User.display_name)
+    )
+    return [(user, membership) for user, membership in rows.all()]

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.core.db import Database, utcnow
+from server.core.db import Database, StorageFull, utcnow
 from server.core.models import AccessToken, User
+from server.core.principal import Principal
 from server.identity import store
-from server.identity.principal import Principal
 
 TOKEN_PREFIX = "bry_"  # noqa: S105 - a public prefix, not a secret
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -34,7 +34,7 @@ async def note_token_use(db: Database, token_id: uuid.UUID) -> None:
     try:
         async with db.transaction() as session:
             await store.touch_token(session, token_id, now)
-    except (DBAPIError, TimeoutError):
+    except (DBAPIError, StorageFull, TimeoutError):  # the database reports a full disk once itself
         log.warning("token last-use not recorded", extra={"token_id": str(token_id)})
 
 

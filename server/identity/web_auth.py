@@ -6,19 +6,21 @@ These are redirects and form posts, not JSON API operations, so they are plain a
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from html import escape
+from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
 
-from server.audit.service import record
+from server.core.api import body_deadline
 from server.core.context import AppContext, ctx_of
 from server.core.errors import Problem
-from server.identity import service, sessions, store
+from server.core.http import client_address
+from server.identity import service, sessions
+from server.identity.accounts import Accounts
 from server.identity.authn import SESSION_COOKIE
-from server.identity.models import LogoutTokenSeen
-from server.identity.oidc import RelyingParty
+from server.identity.oidc import RP, RelyingParty
 from server.identity.socket import disconnect_user
 
 log = logging.getLogger("brygga.identity")
@@ -27,8 +29,7 @@ LOGIN_COOKIE = "brygga_login"
 
 
 def rp_of(ctx: AppContext) -> RelyingParty:
-    rp: RelyingParty = ctx.services["rp"]
-    return rp
+    return ctx.need(RP)
 
 
 def user_issuer(ctx: AppContext, issuer: str) -> str:
@@ -37,9 +38,21 @@ def user_issuer(ctx: AppContext, issuer: str) -> str:
 
 
 def safe_return_to(value: str | None) -> str:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value[:500]
-    return "/"
+    """Where to go after login: a same-origin relative path, or "/".
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so "/%09/evil.example"
+    (decoded: slash, tab, slash) would become "//evil.example", another site: any control character,
+    whitespace or backslash, a scheme or a host refuses the value. A newline would also break the
+    Location header.
+    """
+    if not value or len(value) > 500 or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(char.isspace() or unicodedata.category(char)[0] in "CZ" for char in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
 
 
 def session_cookie_options(ctx: AppContext) -> dict[str, object]:
@@ -62,8 +75,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     url, pending = await rp_of(ctx).begin()
     pending["return_to"] = safe_return_to(request.query.get("return_to"))
-    async with ctx.db.transaction() as session:
-        secret = await sessions.create_prelogin(session, ctx.clock(), pending)
+    secret = await Accounts.of(ctx).begin_login(pending)
     response = web.Response(status=302, headers={"Location": url})
     response.set_cookie(
         LOGIN_COOKIE,
@@ -77,36 +89,20 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def callback(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     rp = rp_of(ctx)
-    async with ctx.db.transaction() as session:
-        pending = await sessions.take_prelogin(session, request.cookies.get(LOGIN_COOKIE, ""), ctx.clock())
+    pending = await Accounts.of(ctx).take_prelogin(request.cookies.get(LOGIN_COOKIE, ""))
     if pending is None:
         return _error_page("Inloggningen hade gått ut eller startades i en annan webbläsare. Logga in igen.", 400)
     try:
         claims, id_token = await rp.finish(pending, dict(request.query))
-        async with ctx.db.transaction() as session:
-            user = await service.user_from_claims(session, user_issuer(ctx, rp.issuer), claims)
-            amr = claims.get("amr")
-            secret = await sessions.create_login_session(
-                session,
-                ctx.clock(),
-                sessions.Timeouts.of(ctx.settings),
-                user.id,
-                issuer=rp.issuer,
-                idp_sid=str(claims["sid"]) if claims.get("sid") else None,
-                acr=str(claims["acr"]) if claims.get("acr") else None,
-                amr=[str(item) for item in amr] if isinstance(amr, list) else [],
-                id_token=id_token if len(id_token) < 8000 else None,
-                user_agent=request.headers.get("User-Agent"),
-            )
-            await record(
-                session,
-                actor=None,
-                action="auth.session_start",
-                object_type="user",
-                object_id=user.id,
-                ip=request.remote,
-                details={"acr": claims.get("acr"), "issuer": rp.issuer},
-            )
+        secret = await Accounts.of(ctx).start_session(
+            claims,
+            id_token,
+            issuer=rp.issuer,
+            user_issuer=user_issuer(ctx, rp.issuer),
+            timeouts=sessions.Timeouts.of(ctx.settings),
+            user_agent=request.headers.get("User-Agent"),
+            ip=client_address(request),
+        )
     except Problem as problem:
         log.info("login refused", extra={"code": problem.code})
         return _error_page(problem.detail, problem.status)
@@ -121,25 +117,9 @@ async def handle_logout_token(ctx: AppContext, token: str) -> bool:
     rp = rp_of(ctx)
     claims = await rp.validate_logout_token(token)
     expires = datetime.fromtimestamp(float(claims.get("exp") or claims["iat"]), UTC) + timedelta(minutes=10)
-    try:
-        async with ctx.db.transaction() as session:
-            session.add(LogoutTokenSeen(issuer=rp.issuer, jti=str(claims["jti"]), expires_at=expires))
-            await session.flush()
-            user_id = None
-            if claims.get("sub"):
-                user = await store.get_user_by_subject(session, user_issuer(ctx, rp.issuer), str(claims["sub"]))
-                if user is None and not claims.get("sid"):
-                    return True  # nobody here to log out
-                user_id = user.id if user else None
-            ended = await sessions.destroy_by_provider(
-                session, rp.issuer, sid=str(claims["sid"]) if claims.get("sid") else None, user_id=user_id
-            )
-            for ended_user in ended:
-                # Every node drops all of the user's sockets; clients whose credentials are still
-                # valid (another device's session, a token) simply reconnect.
-                await sessions.record_change(session, ended_user, "logout")
-    except IntegrityError:
-        raise Problem("logout_token_replayed", "This logout token was already used.", status=400) from None
+    ended = await Accounts.of(ctx).provider_logout(
+        claims, expires, issuer=rp.issuer, user_issuer=user_issuer(ctx, rp.issuer)
+    )
     for ended_user in ended:
         await disconnect_user(ctx, ended_user)  # this node at once; others within the feed's poll
     return True
@@ -147,7 +127,8 @@ async def handle_logout_token(ctx: AppContext, token: str) -> bool:
 
 async def backchannel_logout(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    form = await request.post()
+    async with body_deadline(request):
+        form = await request.post()
     token = form.get("logout_token")
     headers = {"Cache-Control": "no-store"}
     if not isinstance(token, str) or not token:

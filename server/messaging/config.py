@@ -13,10 +13,6 @@ class MessagingConfig(BaseSettings):
     edit_window_minutes: int = Field(default=15, description="How long a sender may edit or retract.")
     urgent_ack_minutes: int = Field(default=30, description="Default deadline for urgent messages (open time).")
     normal_ack_minutes: int = Field(default=240, description="Default deadline for ack_required messages.")
-    scheduler_poll_seconds: float = Field(default=15.0, description="Longest sleep of the escalation timer.")
-    lease_ttl_seconds: float = Field(
-        default=15.0, description="Escalation-timer lease: another node takes the timers over this long after a crash."
-    )
     sync_page_size: int = Field(default=200, description="Largest page returned by sync.")
     # Rate limits (events per window); the window is `rate_window_seconds`.
     rate_window_seconds: float = 10.0

@@ -1,20 +1,21 @@
 """socket.io events for messaging (documented in docs/realtime.md).
 
-Every handler is rate limited per connection and per user before it does any work; a refusal is
-the ack `{ok: false, error: {code: "rate_limited", ...}}`. Payloads are validated by the models.
+Every handler is rate limited per connection and per user before it does any work (except the next
+page of a `sync` catch-up); a refusal is the ack `{ok: false, error: {code: "rate_limited", ...}}`.
+Payloads are validated by the models.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from server.core.context import AppContext
+from server.core.context import AppContext, Key
 from server.core.errors import Problem
-from server.core.ratelimit import RateLimiter
+from server.core.principal import Principal
 from server.core.realtime import EventHandler, EventRouter
-from server.identity.principal import Principal
 from server.messaging.schemas import (
     ClaimRequest,
     EditRequest,
@@ -28,10 +29,11 @@ from server.messaging.schemas import (
 from server.messaging.service import MessagingService
 
 events = EventRouter()
+MESSAGING: Key[MessagingService] = Key("messaging")  # the messaging plugin starts the service and keeps it here
 
 
 def messaging(ctx: AppContext) -> MessagingService:
-    service: MessagingService | None = ctx.services.get("messaging")
+    service = ctx.find(MESSAGING)
     if service is None:
         raise Problem("unavailable", "Messaging is starting; try again in a moment.", status=503)
     return service
@@ -42,7 +44,7 @@ def rate_limited() -> Problem:
 
 
 async def check_rate(ctx: AppContext, principal: Principal, sid: str, *, send: bool = False) -> None:
-    limiter: RateLimiter = ctx.services["ratelimiter"]
+    limiter = ctx.limiter
     config = messaging(ctx).config
     window = config.rate_window_seconds
     hits = [
@@ -80,10 +82,53 @@ async def on_send(ctx: AppContext, principal: Principal, sid: str, payload: Mess
     return {"message": message.as_json(), "duplicate": not created}
 
 
-@events.on("sync", SyncRequest, "Everything visible to me after the cursor, in order, paginated.")
-@limited()
+class SyncContinuations:
+    """Catching up is never refused: the page after one that said `has_more` is not rate limited.
+
+    Per caller (a socket, or a user over REST) it remembers the cursor of the last page that had
+    more; a `sync` from exactly that cursor is the next page of a catch-up and skips the limiter
+    (the first page of a catch-up counts as one event). Each exempt page moves the cursor forward,
+    so a client cannot repeat a page for free; at most `MAX_CALLERS` callers are remembered.
+    """
+
+    MAX_CALLERS = 10_000
+
+    def __init__(self) -> None:
+        self._next: OrderedDict[str, int] = OrderedDict()
+
+    def is_continuation(self, caller: str, since: int) -> bool:
+        return self._next.pop(caller, None) == since
+
+    def served(self, caller: str, cursor: int, has_more: bool) -> None:
+        if has_more:
+            self._next[caller] = cursor
+            if len(self._next) > self.MAX_CALLERS:
+                self._next.popitem(last=False)
+
+
+SYNC_CONTINUATIONS: Key[SyncContinuations] = Key("messaging.sync_continuations")
+
+
+def sync_continuations(ctx: AppContext) -> SyncContinuations:
+    found = ctx.find(SYNC_CONTINUATIONS)
+    if found is None:
+        found = SyncContinuations()
+        ctx.provide(SYNC_CONTINUATIONS, found)
+    return found
+
+
+@events.on(
+    "sync",
+    SyncRequest,
+    "Everything visible to me after the cursor, in order, paginated. The next page of a catch-up "
+    "(`since` = the previous page's cursor when it said `has_more`) is never rate limited.",
+)
 async def on_sync(ctx: AppContext, principal: Principal, sid: str, payload: SyncRequest) -> dict[str, Any]:
+    continuations = sync_continuations(ctx)
+    if not continuations.is_continuation(sid, payload.since):
+        await check_rate(ctx, principal, sid)
     result = await messaging(ctx).sync(principal, payload.since, payload.limit)
+    continuations.served(sid, result.cursor, result.has_more)
     return result.model_dump(mode="json")
 
 

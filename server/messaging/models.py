@@ -1,6 +1,7 @@
 """Messaging tables: conversations, participants, messages (encrypted), receipts, escalations, feed.
 
-Bodies, earlier revisions and attachment bytes are stored only as envelope ciphertext
+Bodies, earlier revisions, attachment bytes, conversation subjects and case references are stored only as
+envelope ciphertext
 (server.core.envelope); `*_kek` columns name the KEK that wraps each record's data key.
 """
 
@@ -26,17 +27,25 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, UTCDateTime, new_id, utcnow
+from server.core.sealed_columns import SealedText, sealed_model
 
 SEQ = BigInteger().with_variant(Integer, "sqlite")
 
 
+@sealed_model
 class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(10))  # units | direct
-    subject: Mapped[str] = mapped_column(String(200))
-    case_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Subject and case reference sealed (server/core/sealed_columns.py); `case_ref_hmac` is the blind index.
+    subject_kek: Mapped[str | None] = mapped_column(String(64))
+    subject_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    subject: SealedText[str] = SealedText()
+    case_ref_kek: Mapped[str | None] = mapped_column(String(64))
+    case_ref_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    case_ref_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_ref: SealedText[str | None] = SealedText(indexed=True)
     created_by_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     created_by_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("units.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -145,22 +154,6 @@ class Receipt(Base):
             postgresql_where=text(RECEIPT_ESCALATED_OPEN),
         ),
     )
-
-
-class Escalation(Base):
-    """A persisted timer: if the receipt is still unacknowledged at `due_at`, escalate."""
-
-    __tablename__ = "message_escalations"
-    __table_args__ = (Index("ix_message_escalations_state_due", "state", "due_at"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    receipt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("message_receipts.id", ondelete="CASCADE"), index=True)
-    message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    unit_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    level: Mapped[int] = mapped_column(Integer, default=1)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | fired | cancelled
-    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FeedEvent(Base):

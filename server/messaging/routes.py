@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from server.core.api import ApiRouter, path_uuid
+from server.core.api import ApiRouter, body_chunks, path_uuid
 from server.core.context import ctx_of
 from server.core.errors import NotFound, Problem
-from server.core.ratelimit import RateLimiter
+from server.core.http import client_address
 from server.identity.authn import principal_of
-from server.messaging.events import messaging, rate_limited
+from server.messaging.events import messaging, rate_limited, sync_continuations
 from server.messaging.schemas import (
+    AttachmentLimits,
     AttachmentOut,
+    AttachmentType,
+    AwaitingList,
     ClaimBody,
     ConversationCreate,
     ConversationList,
     ConversationListQuery,
     ConversationOut,
+    ConversationSearch,
+    ConversationSearchQuery,
+    ConversationUnitsAdd,
     EditBody,
+    InboxHours,
     InboxOut,
     MessageList,
     MessageOut,
@@ -38,7 +44,7 @@ from server.messaging.schemas import (
     UnitSettingsBody,
     UnitSettingsOut,
 )
-from server.messaging.sniff import ALLOWED_TYPES
+from server.messaging.sniff import ALLOWED_TYPES, EXTENSIONS
 
 api = ApiRouter()
 TAGS = ["messaging"]
@@ -52,7 +58,7 @@ def json_response(model: BaseModel, status: int = 200) -> web.Response:
 
 async def check_rate(request: web.Request, *, send: bool = False) -> None:
     ctx = ctx_of(request)
-    limiter: RateLimiter = ctx.services["ratelimiter"]
+    limiter = ctx.limiter
     config = messaging(ctx).config
     principal = principal_of(request)
     window = config.rate_window_seconds
@@ -68,14 +74,19 @@ async def check_rate(request: web.Request, *, send: bool = False) -> None:
 @api.route(
     "GET",
     "/api/v1/conversations/sync",
-    summary="Changes visible to me after a cursor (like `sync`)",
+    summary="Changes visible to me after a cursor (like `sync`; the next page of a catch-up is never rate limited)",
     tags=TAGS,
     query=SyncQuery,
     response=SyncOut,
 )
 async def sync_conversations(request: web.Request, query: SyncQuery) -> SyncOut:
-    await check_rate(request)
-    return await messaging(ctx_of(request)).sync(principal_of(request), query.since, query.limit)
+    ctx, principal = ctx_of(request), principal_of(request)
+    continuations, caller = sync_continuations(ctx), f"rest:{principal.user_id}"
+    if not continuations.is_continuation(caller, query.since):
+        await check_rate(request)
+    result = await messaging(ctx).sync(principal, query.since, query.limit)
+    continuations.served(caller, result.cursor, result.has_more)
+    return result
 
 
 @api.route(
@@ -102,8 +113,20 @@ async def create_conversation(request: web.Request, body: ConversationCreate) ->
     response=ConversationList,
 )
 async def list_conversations(request: web.Request, query: ConversationListQuery) -> ConversationList:
-    items = await messaging(ctx_of(request)).list_conversations(principal_of(request), query.unit_id)
+    items = await messaging(ctx_of(request)).list_conversations(principal_of(request), query.unit_id, query.preview)
     return ConversationList(items=items)
+
+
+@api.route(
+    "GET",
+    "/api/v1/conversations/search",  # before CONVERSATION: "search" is not a conversation id
+    summary="Search my conversations by case reference, subject, unit and date (the search is logged)",
+    tags=TAGS,
+    query=ConversationSearchQuery,
+    response=ConversationSearch,
+)
+async def search_conversations(request: web.Request, query: ConversationSearchQuery) -> ConversationSearch:
+    return await messaging(ctx_of(request)).search_conversations(principal_of(request), query)
 
 
 @api.route(
@@ -117,6 +140,21 @@ async def list_conversations(request: web.Request, query: ConversationListQuery)
 async def get_conversation(request: web.Request) -> ConversationOut:
     conversation_id = path_uuid(request, "conversation_id", "conversation")
     return await messaging(ctx_of(request)).get_conversation(principal_of(request), conversation_id)
+
+
+@api.route(
+    "POST",
+    CONVERSATION + "/units",
+    summary="Add units to a conversation (members of a unit taking part; they see its history; audited)",
+    tags=TAGS,
+    body=ConversationUnitsAdd,
+    response=ConversationOut,
+    errors=(403, 404, 409, 422),
+)
+async def add_conversation_units(request: web.Request, body: ConversationUnitsAdd) -> ConversationOut:
+    await check_rate(request)
+    conversation_id = path_uuid(request, "conversation_id", "conversation")
+    return await messaging(ctx_of(request)).add_units(principal_of(request), conversation_id, body.unit_ids)
 
 
 @api.route(
@@ -278,13 +316,33 @@ async def upload_attachment(request: web.Request) -> AttachmentOut:
         raise Problem("payload_too_large", f"Attachments can be at most {limit // (1024 * 1024)} MiB.", status=413)
     filename = urllib.parse.unquote(request.headers.get("X-Filename", ""))
 
-    async def body() -> AsyncIterator[bytes]:
-        async for piece in request.content.iter_chunked(256 * 1024):
-            yield piece
-
     return await messaging(ctx).upload(
-        principal_of(request), conversation_id, request.content_type, filename, body(), limit
+        principal_of(request), conversation_id, request.content_type, filename, body_chunks(request, 256 * 1024), limit
     )
+
+
+@api.route(
+    "GET",
+    "/api/v1/attachment-limits",
+    summary="What an attachment may be: the size limit and the accepted types (check before uploading)",
+    tags=TAGS,
+    response=AttachmentLimits,
+)
+async def attachment_limits(request: web.Request) -> AttachmentLimits:
+    return AttachmentLimits(
+        max_bytes=ctx_of(request).settings.max_upload_bytes,
+        types=[AttachmentType(content_type=kind, extensions=list(EXTENSIONS[kind])) for kind in sorted(ALLOWED_TYPES)],
+    )
+
+
+class AttachmentQuery(BaseModel):
+    inline: bool = Field(
+        default=False,
+        description="Show a PDF or an image in the page (a sandboxed frame of the same origin) instead of saving it.",
+    )
+
+
+PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif"})
 
 
 @api.route(
@@ -292,23 +350,31 @@ async def upload_attachment(request: web.Request) -> AttachmentOut:
     CONVERSATION + "/attachments/{attachment_id}",
     summary="Download an attachment (access is logged)",
     tags=TAGS,
+    query=AttachmentQuery,
     errors=(404,),
     content_type="application/octet-stream",
 )
-async def download_attachment(request: web.Request) -> web.StreamResponse:
+async def download_attachment(request: web.Request, query: AttachmentQuery) -> web.StreamResponse:
     conversation_id = path_uuid(request, "conversation_id", "conversation")
     attachment_id = path_uuid(request, "attachment_id", "attachment")
     meta, chunks = await messaging(ctx_of(request)).open_attachment(
-        principal_of(request), conversation_id, attachment_id, ip=request.remote
+        principal_of(request), conversation_id, attachment_id, ip=client_address(request)
     )
+    inline = query.inline and meta.content_type in PREVIEWABLE
+    ancestors = "'self'" if inline else "'none'"
     response = web.StreamResponse(
         headers={
             "Content-Type": meta.content_type,
             "Content-Length": str(meta.size),
-            "Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(meta.filename),
+            "Content-Disposition": ("inline" if inline else "attachment")
+            + "; filename*=UTF-8''"
+            + urllib.parse.quote(meta.filename),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
+            # Sandboxed either way (no scripts, no same-origin access); a preview may be framed by our own page only.
+            # Set here: a streamed response is sent before the security-headers middleware could add them.
+            "Content-Security-Policy": f"default-src 'none'; sandbox; frame-ancestors {ancestors}",
+            "X-Frame-Options": "SAMEORIGIN" if inline else "DENY",
         }
     )
     await response.prepare(request)
@@ -329,6 +395,32 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
 async def unit_inbox(request: web.Request) -> InboxOut:
     unit_id = path_uuid(request, "unit_id", "unit")
     return await messaging(ctx_of(request)).inbox(principal_of(request), unit_id)
+
+
+@api.route(
+    "GET",
+    "/api/v1/units/{unit_id}/inbox-hours",
+    summary="Is the unit's secure-message inbox staffed now; if not, its next opening and routes to use now",
+    tags=TAGS,
+    response=InboxHours,
+    errors=(404,),
+)
+async def unit_inbox_hours(request: web.Request) -> InboxHours:
+    unit_id = path_uuid(request, "unit_id", "unit")
+    return await messaging(ctx_of(request)).inbox_hours(unit_id)
+
+
+@api.route(
+    "GET",
+    "/api/v1/units/{unit_id}/awaiting-acknowledgement",
+    summary="Messages this unit sent that still wait for acknowledgement (urgent and escalated first)",
+    tags=TAGS,
+    response=AwaitingList,
+    errors=(404,),
+)
+async def awaiting_acknowledgement(request: web.Request) -> AwaitingList:
+    unit_id = path_uuid(request, "unit_id", "unit")
+    return await messaging(ctx_of(request)).awaiting_acknowledgement(principal_of(request), unit_id)
 
 
 @api.route(

@@ -1,4 +1,4 @@
-"""Authorisation rules for messaging, registered in the shared policy (server.identity.policy)."""
+"""Authorisation rules for messaging, registered in the shared policy (server.core.policy)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from server.identity.policy import rule
-from server.identity.principal import Principal
+from server.core.policy import rule
+from server.core.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,12 @@ def _read(principal: Principal, access: Any) -> bool:
 @rule("conversation.post")
 def _post(principal: Principal, access: Any) -> bool:
     return isinstance(access, ConversationAccess) and access.includes(principal)
+
+
+@rule("conversation.add_unit")
+def _add_unit(principal: Principal, access: Any) -> bool:
+    """Bring another unit into a conversation: members of a unit that takes part (not people in person)."""
+    return isinstance(access, ConversationAccess) and bool(access.unit_ids & principal.unit_ids)
 
 
 @rule("conversation.create")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -28,6 +28,12 @@ class ConversationCreate(Strict):
     from_unit_id: uuid.UUID | None = Field(default=None, description="The unit you write for (unit conversations).")
     unit_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20, description="Recipient units.")
     user_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20, description="Person participants.")
+
+
+class ConversationUnitsAdd(Strict):
+    unit_ids: list[uuid.UUID] = Field(
+        min_length=1, max_length=10, description="Units to take part from now on (any already in it stay)."
+    )
 
 
 class MessageSend(Strict):
@@ -113,6 +119,11 @@ class TypingBody(Strict):
 
 class ConversationListQuery(Strict):
     unit_id: uuid.UUID | None = Field(default=None, description="Only conversations of this unit.")
+    preview: bool = Field(
+        default=False,
+        description="Add each conversation's last message (sender, time, start of the text). Reading a preview "
+        "is a read of the conversation: one access-log row per previewed conversation.",
+    )
 
 
 class MessagesQuery(Strict):
@@ -145,6 +156,18 @@ class ParticipantOut(BaseModel):
     user_name: str | None = None
 
 
+PREVIEW_CHARS = 120
+
+
+class MessagePreview(BaseModel):
+    id: uuid.UUID
+    sender_name: str | None
+    created_at: datetime
+    text: str | None = Field(description=f"The first {PREVIEW_CHARS} characters on one line; None if retracted.")
+    attachments: int
+    retracted: bool
+
+
 class ConversationOut(BaseModel):
     id: uuid.UUID
     kind: Literal["units", "direct"]
@@ -154,10 +177,37 @@ class ConversationOut(BaseModel):
     created_by: UserRef
     participants: list[ParticipantOut]
     last_seq: int
+    last_message: MessagePreview | None = Field(default=None, description="Only with ?preview=true.")
 
 
 class ConversationList(BaseModel):
     items: list[ConversationOut]
+
+
+class ConversationSearchQuery(Strict):
+    case_ref: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="The whole case reference (upper/lower case and white space do not matter); found by its "
+        "keyed blind index, never compared in clear.",
+    )  # fmt: skip
+    q: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="Part of the subject. Subjects are sealed: they are opened and matched only among the newest "
+        "conversations you can read that pass the other filters (see `complete`).",
+    )  # fmt: skip
+    unit_id: uuid.UUID | None = Field(default=None, description="Only conversations this unit takes part in.")
+    since: date | None = Field(default=None, description="Started on or after this day (Swedish time).")
+    until: date | None = Field(default=None, description="Started on or before this day (Swedish time).")
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class ConversationSearch(BaseModel):
+    items: list[ConversationOut] = Field(description="Latest activity first.")
+    scanned: int = Field(description="How many conversations' subjects were opened to match `q` (0 without `q`).")
+    complete: bool = Field(
+        description="False when more conversations passed the other filters than a subject search opens: only "
+        "the newest were searched; narrow by case reference, unit or date."
+    )
 
 
 class EscalationRouteOut(BaseModel):
@@ -194,6 +244,16 @@ class AttachmentOut(BaseModel):
     filename: str
     created_at: datetime
     message_id: uuid.UUID | None = None
+
+
+class AttachmentType(BaseModel):
+    content_type: str
+    extensions: list[str] = Field(description="File name endings, e.g. ['.jpg', '.jpeg'].")
+
+
+class AttachmentLimits(BaseModel):
+    max_bytes: int = Field(description="The largest attachment the server accepts (BRYGGA_MAX_UPLOAD_BYTES).")
+    types: list[AttachmentType] = Field(description="The content types accepted; anything else is refused (415).")
 
 
 class SystemNotice(BaseModel):
@@ -266,6 +326,48 @@ class InboxCounts(BaseModel):
 
 class InboxOut(InboxCounts):
     conversations: list[InboxConversation]
+
+
+class InboxHours(BaseModel):
+    """Whether a unit's secure-message inbox is staffed now (the calendar escalations use)."""
+
+    unit_id: uuid.UUID
+    open_now: bool
+    next_opening: datetime | None = Field(description="When closed: when the inbox is next staffed (3 weeks ahead).")
+    use_now: list[EscalationRouteOut] = Field(description="When closed: other routes usable now, best first.")
+
+
+class AwaitingRecipient(BaseModel):
+    """A recipient unit (or person) that has not yet acknowledged the message."""
+
+    unit_id: uuid.UUID | None
+    unit_name: str | None
+    user_id: uuid.UUID | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    claimed_by: UserRef | None
+    escalated_at: datetime | None
+    escalation_level: int
+    escalation_route: EscalationRouteOut | None
+
+
+class AwaitingMessage(BaseModel):
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    subject: str
+    case_ref: str | None
+    priority: Priority
+    sender: UserRef | None
+    sent_at: datetime = Field(description="Waiting for acknowledgement since then.")
+    escalation_level: int = Field(description="The highest escalation level among its open recipients.")
+    waiting_for: list[AwaitingRecipient]
+
+
+class AwaitingList(BaseModel):
+    unit_id: uuid.UUID
+    items: list[AwaitingMessage] = Field(
+        description="Urgent first, then the highest escalation level, then the longest wait."
+    )
 
 
 class UnitSettingsOut(BaseModel):

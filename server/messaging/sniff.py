@@ -16,6 +16,16 @@ MAGIC: dict[str, tuple[bytes, ...]] = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (b"PK\x03\x04",),
 }
 ALLOWED_TYPES = frozenset({*MAGIC, "text/plain"})
+# The file name endings the web client offers in its file picker, per allowed type.
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "application/pdf": (".pdf",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/gif": (".gif",),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (".docx",),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (".xlsx",),
+    "text/plain": (".txt",),
+}
 _TEXT_CONTROLS = set(range(32)) - {9, 10, 12, 13}
 
 

@@ -8,7 +8,20 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Table, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.db import Base
@@ -16,8 +29,8 @@ from server.core.models import Unit, User
 from server.core.prepared import Prepared
 from server.messaging.models import (
     Attachment,
+    AttachmentChunk,
     Conversation,
-    Escalation,
     FeedEvent,
     Message,
     MessageRevision,
@@ -124,13 +137,53 @@ def visible_conversations(user_id: uuid.UUID, unit_ids: Iterable[uuid.UUID]):  #
 
 
 async def list_conversations(
-    session: AsyncSession, user_id: uuid.UUID, unit_ids: Iterable[uuid.UUID], limit: int = 200
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    unit_ids: Iterable[uuid.UUID],
+    limit: int = 200,
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> list[Conversation]:
+    """The visible conversations, latest activity first; `where`: more conditions (`search_conditions`)."""
     query = (
         select(Conversation)
-        .where(Conversation.id.in_(visible_conversations(user_id, unit_ids)))
-        .order_by(Conversation.last_seq.desc())
+        .where(Conversation.id.in_(visible_conversations(user_id, unit_ids)), *where)
+        .order_by(Conversation.last_seq.desc(), Conversation.created_at.desc())
         .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+def search_conditions(
+    case_ref_hmac: str | None, unit_id: uuid.UUID | None, since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    """Search filters SQL can apply: the case reference by its blind index, a participating unit, a period
+    of creation. (The subject is sealed: the service filters on it after opening.)"""
+    conditions: list[ColumnElement[bool]] = []
+    if case_ref_hmac is not None:
+        conditions.append(Conversation.case_ref_hmac == case_ref_hmac)
+    if unit_id is not None:
+        with_unit = select(Participant.conversation_id).where(Participant.unit_id == unit_id)
+        conditions.append(Conversation.id.in_(with_unit))
+    if since is not None:
+        conditions.append(Conversation.created_at >= since)
+    if until is not None:
+        conditions.append(Conversation.created_at < until)
+    return conditions
+
+
+async def last_messages(session: AsyncSession, conversation_ids: Sequence[uuid.UUID]) -> list[Message]:
+    """The newest message people wrote (not a system notice) in each of these conversations."""
+    if not conversation_ids:
+        return []
+    newest = (
+        select(Message.conversation_id, func.max(Message.seq).label("seq"))
+        .where(Message.conversation_id.in_(conversation_ids), Message.kind == "text")
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    query = select(Message).join(
+        newest, (Message.conversation_id == newest.c.conversation_id) & (Message.seq == newest.c.seq)
     )
     return list((await session.execute(query)).scalars())
 
@@ -147,6 +200,15 @@ async def receipts_for(session: AsyncSession, message_ids: Iterable[uuid.UUID]) 
     if not ids:
         return []
     return list((await session.execute(select(Receipt).where(Receipt.message_id.in_(ids)))).scalars())
+
+
+async def recipient_responded(session: AsyncSession, message_id: uuid.UUID) -> bool:
+    """Has any recipient read, acknowledged or claimed the message (so its text must no longer change)?"""
+    query = select(Receipt.id).where(
+        Receipt.message_id == message_id,
+        or_(Receipt.read_at.is_not(None), Receipt.acknowledged_at.is_not(None), Receipt.claimed_at.is_not(None)),
+    )
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 async def attachments_for(session: AsyncSession, message_ids: Iterable[uuid.UUID]) -> list[Attachment]:
@@ -234,10 +296,8 @@ async def mark_delivered(session: AsyncSession, receipt_ids: list[uuid.UUID], wh
 async def case_refs(session: AsyncSession, conversation_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     if not conversation_ids:
         return {}
-    rows = await session.execute(
-        select(Conversation.id, Conversation.case_ref).where(Conversation.id.in_(conversation_ids))
-    )
-    return dict(rows.all())
+    rows = await session.execute(select(Conversation).where(Conversation.id.in_(conversation_ids)))
+    return {conversation.id: conversation.case_ref for conversation in rows.scalars()}  # opened here
 
 
 async def my_receipts(
@@ -270,42 +330,6 @@ async def undelivered_receipts(
         mine = or_(mine, Receipt.unit_id.in_(units))
     query = select(Receipt).where(Receipt.message_id.in_(ids), Receipt.delivered_at.is_(None), mine)
     return list((await session.execute(query)).scalars())
-
-
-async def due_escalations(session: AsyncSession, now: datetime, limit: int = 100) -> list[Escalation]:
-    query = (
-        select(Escalation)
-        .where(Escalation.state == "pending", Escalation.due_at <= now)
-        .order_by(Escalation.due_at)
-        .limit(limit)
-    )
-    return list((await session.execute(query)).scalars())
-
-
-async def next_due(session: AsyncSession) -> datetime | None:
-    result = await session.execute(select(func.min(Escalation.due_at)).where(Escalation.state == "pending"))
-    value: datetime | None = result.scalar()
-    return value
-
-
-async def claim_escalation(session: AsyncSession, escalation_id: uuid.UUID, now: datetime) -> bool:
-    """Move one pending escalation to fired; False when another node (or an ack) got there first."""
-    result = await session.execute(
-        update(Escalation)
-        .where(Escalation.id == escalation_id, Escalation.state == "pending")
-        .values(state="fired", fired_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def cancel_escalations(session: AsyncSession, receipt_ids: Iterable[uuid.UUID]) -> None:
-    ids = list(receipt_ids)
-    if ids:
-        await session.execute(
-            update(Escalation)
-            .where(Escalation.receipt_id.in_(ids), Escalation.state == "pending")
-            .values(state="cancelled")
-        )
 
 
 def _open_for_unit(unit_id: uuid.UUID):  # type: ignore[no-untyped-def]
@@ -398,6 +422,100 @@ async def inbox_conversations(session: AsyncSession, unit_id: uuid.UUID, limit: 
     return [tuple(row) for row in (await session.execute(query)).all()]
 
 
-async def revisions_needing_rewrap(session: AsyncSession, active: str, limit: int) -> list[MessageRevision]:
-    query = select(MessageRevision).where(MessageRevision.body_kek != active).limit(limit)
+async def awaiting_acknowledgement(
+    session: AsyncSession, unit_id: uuid.UUID, limit: int = 200
+) -> list[tuple[Message, Conversation, list[Receipt]]]:
+    """Messages the unit sent that some recipient has still to acknowledge, most pressing first:
+    urgent, then the highest escalation level, then the longest wait."""
+    open_receipt = and_(Receipt.needs_ack, Receipt.acknowledged_at.is_(None), Receipt.returned_at.is_(None))
+    level = func.max(Receipt.escalation_level).label("level")
+    pressing = (
+        select(Receipt.message_id, level)
+        .join(Message, Message.id == Receipt.message_id)
+        .where(Message.sender_unit_id == unit_id, Message.retracted_at.is_(None), open_receipt)
+        .group_by(Receipt.message_id)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(Message, Conversation)
+            .join(pressing, pressing.c.message_id == Message.id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .order_by(
+                (Message.priority == "urgent").desc(),
+                pressing.c.level.desc(),
+                Message.created_at,
+                Message.seq,
+            )
+            .limit(limit)
+        )
+    ).all()
+    receipts: dict[uuid.UUID, list[Receipt]] = {}
+    if rows:
+        found = await session.scalars(
+            select(Receipt)
+            .where(Receipt.message_id.in_([message.id for message, _ in rows]), open_receipt)
+            .order_by(Receipt.id)
+        )
+        for receipt in found:
+            receipts.setdefault(receipt.message_id, []).append(receipt)
+    return [(message, conversation, receipts.get(message.id, [])) for message, conversation in rows]
+
+
+async def attachments_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[Attachment]:
+    return list((await session.execute(select(Attachment).where(Attachment.id.in_(list(ids))))).scalars())
+
+
+async def insert_attachment(session: AsyncSession, attachment: Attachment, chunks: list[bytes]) -> None:
+    session.add(attachment)
+    await session.flush()
+    for index, blob in enumerate(chunks):
+        session.add(AttachmentChunk(attachment_id=attachment.id, idx=index, data=blob))
+
+
+async def revisions_of(session: AsyncSession, message_id: uuid.UUID) -> list[MessageRevision]:
+    query = select(MessageRevision).where(MessageRevision.message_id == message_id).order_by(MessageRevision.version)
     return list((await session.execute(query)).scalars())
+
+
+# ------------------------------------------------------------------------------ key rotation
+
+SealedRow = type[Message] | type[MessageRevision]
+
+
+async def stale_bodies(
+    session: AsyncSession, model: SealedRow, active: str, limit: int
+) -> list[tuple[uuid.UUID, str, bytes]]:
+    """Up to `limit` (id, kek_id, blob) of `model` rows whose body is not sealed with the `active` KEK."""
+    rows = await session.execute(
+        select(model.id, model.body_kek, model.body_enc).where(model.body_kek != active).limit(limit)
+    )
+    return [(row_id, kek_id, blob) for row_id, kek_id, blob in rows.all()]
+
+
+async def replace_body(
+    session: AsyncSession, model: SealedRow, row_id: uuid.UUID, old: tuple[str, bytes], new: tuple[str, bytes]
+) -> int:
+    """Store the rewrapped body unless the row changed meanwhile; returns the rows changed (0 or 1)."""
+    result = await session.execute(
+        update(model)
+        .where(model.id == row_id, model.body_kek == old[0], model.body_enc == old[1])
+        .values(body_kek=new[0], body_enc=new[1])
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def stale_attachment_keys(session: AsyncSession, active: str, limit: int) -> list[tuple[uuid.UUID, str, bytes]]:
+    rows = await session.execute(
+        select(Attachment.id, Attachment.kek_id, Attachment.wrapped_dek).where(Attachment.kek_id != active).limit(limit)
+    )
+    return [(row_id, kek_id, wrapped) for row_id, kek_id, wrapped in rows.all()]
+
+
+async def replace_attachment_key(session: AsyncSession, row_id: uuid.UUID, old_kek: str, new: tuple[str, bytes]) -> int:
+    result = await session.execute(
+        update(Attachment)
+        .where(Attachment.id == row_id, Attachment.kek_id == old_kek)
+        .values(kek_id=new[0], wrapped_dek=new[1])
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

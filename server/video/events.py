@@ -5,24 +5,20 @@ video:admitted, video:removed, video:ended, video:mute_request, video:media_fail
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import asdict
 from functools import wraps
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from server.audit.service import record
 from server.core.context import AppContext
-from server.core.errors import NotFound, Problem
-from server.core.ratelimit import RateLimiter
+from server.core.errors import Problem
+from server.core.principal import Principal
 from server.core.realtime import EventHandler, EventRouter
-from server.identity.policy import allowed
-from server.identity.principal import Principal
 from server.video import service
-from server.video.media import MediaUnavailable
-from server.video.rooms import Rooms
+from server.video.cluster import ROOM_DIRECTORY, Directory
 from server.video.turn import ice_servers
 
 events = EventRouter()
@@ -51,28 +47,16 @@ class Mute(MeetingRef):
     audio: bool | None = None
     video: bool | None = None
     screen: bool | None = None
+    hand: bool | None = Field(default=None, description="Raise (true) or lower (false) my hand; own state only.")
 
 
 class Bandwidth(MeetingRef):
     audio_only: bool
 
 
-def rooms_of(ctx: AppContext) -> Rooms:
-    rooms: Rooms = ctx.services["video.rooms"]
-    return rooms
-
-
-@contextlib.contextmanager
-def media_errors() -> Iterator[None]:
-    try:
-        yield
-    except (MediaUnavailable, TimeoutError):
-        raise Problem("media_unavailable", "The meeting's media connection was lost; join again.", status=503) from None
-
-
-async def audit(ctx: AppContext, principal: Principal, action: str, meeting_id: uuid.UUID) -> None:
-    async with ctx.db.transaction() as session:
-        await record(session, actor=principal, action=action, object_type="meeting", object_id=meeting_id)
+def rooms_of(ctx: AppContext) -> Directory:
+    """Room operations run on the meeting's owner node (server/video/cluster.py)."""
+    return ctx.need(ROOM_DIRECTORY)
 
 
 def limited(name: str, limit: int, window: float = 10.0) -> Callable[[EventHandler], EventHandler]:
@@ -81,8 +65,7 @@ def limited(name: str, limit: int, window: float = 10.0) -> Callable[[EventHandl
     def wrap(handler: EventHandler) -> EventHandler:
         @wraps(handler)
         async def run(ctx: AppContext, principal: Principal, sid: str, payload: Any) -> dict[str, Any] | None:
-            limiter: RateLimiter = ctx.services["ratelimiter"]
-            if not await limiter.hit(f"video:{sid}:{name}", limit, window):
+            if not await ctx.limiter.hit(f"video:{sid}:{name}", limit, window):
                 raise Problem("rate_limited", f"Too many '{name}' events; slow down.", status=429)
             return await handler(ctx, principal, sid, payload)
 
@@ -94,25 +77,18 @@ def limited(name: str, limit: int, window: float = 10.0) -> Callable[[EventHandl
 @events.on("video:join", MeetingRef, "Join (or knock on) a meeting; re-send after video:admitted", allow_guests=True)
 @limited("video:join", 10)
 async def join(ctx: AppContext, principal: Principal, sid: str, body: MeetingRef) -> dict[str, Any]:
-    async with ctx.db.transaction() as session:
-        access = await service.load_access(session, body.meeting_id)
-        if not allowed(principal, "video.meeting.request_join", access):
-            raise NotFound("meeting")
-        if access.ended:
-            raise Problem("meeting_ended", "The meeting has ended.", status=409)
-        direct = allowed(principal, "video.meeting.join_direct", access)
-        host = allowed(principal, "video.meeting.host", access)
-        identity = await service.participant_identity(session, principal, access)
-        await record(
-            session,
-            actor=principal,
-            action="video.meeting.join",
-            object_type="meeting",
-            object_id=access.id,
-            details={"direct": direct, "guest": principal.is_guest},
-        )
-    result = await rooms_of(ctx).join(
-        access.id, access.meeting.title, principal, identity, sid, host=host, direct=direct
+    admitted = await service.Meetings.of(ctx).admit(principal, body.meeting_id)
+    access = admitted.access
+    result: dict[str, Any] = await rooms_of(ctx).call(
+        access.id,
+        "join",
+        sid,
+        title=access.meeting.title,
+        subject=str(principal.user_id),
+        guest=principal.is_guest,
+        identity=asdict(admitted.identity),
+        host=admitted.host,
+        direct=admitted.direct,
     )
     if result["state"] == "joined":
         settings = ctx.settings
@@ -130,64 +106,70 @@ async def chat_conversation(ctx: AppContext, principal: Principal, conversation_
     units' clinical record of the case)."""
     if conversation_id is None or principal.is_guest:
         return None
-    allowed_to_post = await ctx.services["messaging"].may(principal, "conversation.post", conversation_id)
+    allowed_to_post = await ctx.conversation_gate().may(principal, "conversation.post", conversation_id)
     return str(conversation_id) if allowed_to_post else None
 
 
 @events.on("video:answer", Answer, "The browser's SDP answer to a video:offer", allow_guests=True)
 @limited("video:answer", 30)
 async def answer(ctx: AppContext, principal: Principal, sid: str, body: Answer) -> None:
-    me = rooms_of(ctx).joined_participant(body.meeting_id, sid)
-    with media_errors():
-        await rooms_of(ctx).media.answer(body.meeting_id, me.id, body.sdp)
+    await rooms_of(ctx).call(body.meeting_id, "answer", sid, sdp=body.sdp)
 
 
 @events.on("video:candidate", Candidate, "A trickled ICE candidate", allow_guests=True)
 @limited("video:candidate", 100)
 async def candidate(ctx: AppContext, principal: Principal, sid: str, body: Candidate) -> None:
-    me = rooms_of(ctx).joined_participant(body.meeting_id, sid)
-    with media_errors():
-        await rooms_of(ctx).media.candidate(body.meeting_id, me.id, body.candidate, body.sdp_mid, body.sdp_mline_index)
+    await rooms_of(ctx).call(
+        body.meeting_id,
+        "candidate",
+        sid,
+        candidate=body.candidate,
+        sdp_mid=body.sdp_mid,
+        sdp_mline_index=body.sdp_mline_index,
+    )
 
 
 @events.on("video:admit", Target, "Let a waiting participant in (hosts)", allow_guests=True)
 @limited("video:admit", 30)
 async def admit(ctx: AppContext, principal: Principal, sid: str, body: Target) -> None:
-    await rooms_of(ctx).admit(body.meeting_id, sid, body.participant_id)
-    await audit(ctx, principal, "video.meeting.admit", body.meeting_id)
+    await rooms_of(ctx).call(body.meeting_id, "admit", sid, participant_id=body.participant_id)
+    await service.Meetings.of(ctx).audit(principal, "video.meeting.admit", body.meeting_id)
 
 
 @events.on("video:remove", Target, "Remove a participant or turn away a waiting one (hosts)", allow_guests=True)
 @limited("video:remove", 30)
 async def remove(ctx: AppContext, principal: Principal, sid: str, body: Target) -> None:
-    await rooms_of(ctx).remove(body.meeting_id, sid, body.participant_id)
-    await audit(ctx, principal, "video.meeting.remove", body.meeting_id)
+    await rooms_of(ctx).call(body.meeting_id, "remove", sid, participant_id=body.participant_id)
+    await service.Meetings.of(ctx).audit(principal, "video.meeting.remove", body.meeting_id)
 
 
 @events.on("video:leave", MeetingRef, "Leave the meeting", allow_guests=True)
 @limited("video:leave", 10)
 async def leave(ctx: AppContext, principal: Principal, sid: str, body: MeetingRef) -> None:
-    await rooms_of(ctx).leave(body.meeting_id, sid)
+    await rooms_of(ctx).call(body.meeting_id, "leave", sid)
 
 
-@events.on("video:mute", Mute, "My microphone/camera/screen state, or ask someone to mute (hosts)", allow_guests=True)
+@events.on(
+    "video:mute",
+    Mute,
+    "My microphone/camera/screen state and raised hand, or ask someone to mute (hosts)",
+    allow_guests=True,
+)
 @limited("video:mute", 30)
 async def mute(ctx: AppContext, principal: Principal, sid: str, body: Mute) -> None:
-    changes = {key: value for key in ("audio", "video", "screen") if (value := getattr(body, key)) is not None}
-    await rooms_of(ctx).mute(body.meeting_id, sid, body.participant_id, changes)
+    changes = {key: value for key in ("audio", "video", "screen", "hand") if (value := getattr(body, key)) is not None}
+    await rooms_of(ctx).call(body.meeting_id, "mute", sid, participant_id=body.participant_id, changes=changes)
 
 
 @events.on("video:bandwidth", Bandwidth, "Audio-only low-bandwidth mode: stop receiving video", allow_guests=True)
 @limited("video:bandwidth", 10)
 async def bandwidth(ctx: AppContext, principal: Principal, sid: str, body: Bandwidth) -> None:
-    with media_errors():
-        await rooms_of(ctx).audio_only(body.meeting_id, sid, body.audio_only)
+    await rooms_of(ctx).call(body.meeting_id, "audio_only", sid, on=body.audio_only)
 
 
 @events.on("video:end", MeetingRef, "End the meeting for everyone (hosts)", allow_guests=True)
 @limited("video:end", 5)
 async def end(ctx: AppContext, principal: Principal, sid: str, body: MeetingRef) -> None:
-    rooms_of(ctx).host(body.meeting_id, sid)
-    async with ctx.db.transaction() as session:
-        await service.end_meeting(session, principal, body.meeting_id, ctx.clock())
-    await rooms_of(ctx).end(body.meeting_id)
+    await rooms_of(ctx).call(body.meeting_id, "check_host", sid)
+    await service.Meetings.of(ctx).end(principal, body.meeting_id)
+    await rooms_of(ctx).call(body.meeting_id, "end")

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from server.core.context import Key
+
 log = logging.getLogger("brygga.video.media")
 
 # (room, participant id, message) -> None. Messages: {"type": "offer", "sdp", "tracks", "publish"},
@@ -53,7 +55,7 @@ class MediaUnavailable(Exception):
 
 @dataclass(eq=False)
 class Worker:
-    room: uuid.UUID
+    room: uuid.UUID | None  # None: a spare, started and waiting for a room
     process: asyncio.subprocess.Process
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -65,15 +67,29 @@ class Worker:
 
 
 class RelayProcesses:
-    """One `relay_worker` process per active room, supervised from the server's event loop."""
+    """One `relay_worker` process per active room, supervised from the server's event loop.
 
-    def __init__(self, on_signal: SignalSink, idle_seconds: float = 60.0) -> None:
+    With `spare`, one started worker waits for the next room, so a room that moves here after a
+    failover (or a new room) does not wait for Python and aiortc to start.
+    """
+
+    def __init__(self, on_signal: SignalSink, idle_seconds: float = 60.0, *, spare: bool = False) -> None:
         self.on_signal = on_signal
         self.idle_seconds = idle_seconds
         self.workers: dict[uuid.UUID, Worker] = {}
         self.spawning: dict[uuid.UUID, asyncio.Lock] = {}
+        self.keep_spare = spare
+        self.spare: asyncio.Task[Worker] | None = None
+        self.processes: set[Worker] = set()  # every live worker: a room's, the spare, one still starting
+        self.closed = False
+
+    def start(self) -> None:
+        if self.keep_spare and self.spare is None and not self.closed:
+            self.spare = asyncio.ensure_future(self._start_process())
 
     async def _worker(self, room: uuid.UUID, create: bool) -> Worker:
+        if self.closed:
+            raise MediaUnavailable(str(room))
         worker = self.workers.get(room)
         if worker is not None or not create:
             if worker is None:
@@ -87,6 +103,22 @@ class RelayProcesses:
         return worker
 
     async def _spawn(self, room: uuid.UUID) -> Worker:
+        worker: Worker | None = None
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            with contextlib.suppress(Exception):
+                worker = await spare
+            if worker is not None and worker.process.returncode is not None:
+                worker = None
+        if worker is None:
+            worker = await self._start_process()
+        worker.room = room
+        self.workers[room] = worker
+        self.start()  # the next spare
+        log.info("relay worker started", extra={"room": str(room), "os_pid": worker.process.pid})
+        return worker
+
+    async def _start_process(self) -> Worker:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -96,11 +128,14 @@ class RelayProcesses:
             limit=4 * 1024 * 1024,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        worker = Worker(room, process)
-        self.workers[room] = worker
+        if self.closed:  # shut down while it started
+            process.kill()
+            await process.wait()
+            raise MediaUnavailable("the relays are shut down")
+        worker = Worker(None, process)
+        self.processes.add(worker)
         worker.reader = asyncio.ensure_future(self._read(worker))
         await asyncio.wait_for(worker.ready.wait(), COMMAND_TIMEOUT)
-        log.info("relay worker started", extra={"room": str(room), "os_pid": process.pid})
         return worker
 
     async def _read(self, worker: Worker) -> None:
@@ -121,17 +156,19 @@ class RelayProcesses:
                     worker.ready.set()
                     continue
                 participant = message.pop("pid")
-                await self.on_signal(worker.room, participant, {"type": event, **message})
+                if worker.room is not None:
+                    await self.on_signal(worker.room, participant, {"type": event, **message})
         except Exception:
             log.exception("relay worker reader failed", extra={"room": str(worker.room)})
         finally:
             await worker.process.wait()
+            self.processes.discard(worker)
             for future in worker.pending.values():
                 if not future.done():
                     future.set_exception(MediaUnavailable(str(worker.room)))
-            if self.workers.get(worker.room) is worker:
+            if worker.room is not None and self.workers.get(worker.room) is worker:
                 del self.workers[worker.room]
-            if not worker.closing:
+            if worker.room is not None and not worker.closing:
                 log.warning("relay worker died", extra={"room": str(worker.room), "code": worker.process.returncode})
                 for participant in list(worker.participants):
                     await self.on_signal(worker.room, participant, {"type": "failed"})
@@ -211,6 +248,11 @@ class RelayProcesses:
         worker = self.workers.get(room)
         if worker is None:
             return
+        await self._stop(worker)
+        self.workers.pop(room, None)
+        log.info("relay worker stopped", extra={"room": str(room)})
+
+    async def _stop(self, worker: Worker) -> None:
         worker.closing = True
         if worker.idle is not None:
             worker.idle.cancel()
@@ -224,13 +266,21 @@ class RelayProcesses:
         if worker.reader is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker.reader
-        self.workers.pop(room, None)
-        log.info("relay worker stopped", extra={"room": str(room)})
 
     async def close(self) -> None:
+        self.closed = True
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            with contextlib.suppress(Exception):
+                await spare
         for room in list(self.workers):
             await self.close_room(room)
+        for worker in list(self.processes):  # the spare, and any started while the room was closing
+            await self._stop(worker)
 
     def worker_pid(self, room: uuid.UUID) -> int | None:
         worker = self.workers.get(room)
         return worker.process.pid if worker is not None else None
+
+
+MEDIA: Key[RelayProcesses] = Key("video.media")  # the relay worker processes of this node

@@ -11,15 +11,16 @@ from pydantic import BaseModel, Field
 from server.core.api import ApiRouter, Instant, path_uuid
 from server.core.context import AppContext, ctx_of
 from server.core.errors import Problem
-from server.core.ratelimit import RateLimiter
+from server.core.http import client_address
+from server.core.policy import allowed
 from server.identity.authn import principal_of
-from server.identity.policy import allowed
-from server.video import service, store
+from server.video import service
+from server.video.cluster import ROOM_DIRECTORY
 from server.video.models import GuestLink
+from server.video.service import MEETING_PAGE
 
 api = ApiRouter()
 TAGS = ["video"]
-MEETING_PAGE = "/meeting"
 
 
 class MeetingCreate(BaseModel):
@@ -60,6 +61,9 @@ class MeetingList(BaseModel):
 
 class UpcomingQuery(BaseModel):
     unit_id: uuid.UUID | None = Field(default=None, description="One of your units; default: all of yours.")
+    conversation_id: uuid.UUID | None = Field(
+        default=None, description="Instead: every meeting booked from this conversation (past ones too) you may see."
+    )
     limit: int = Field(default=50, ge=1, le=200)
 
 
@@ -104,8 +108,7 @@ class GuestSession(BaseModel):
 
 async def meeting_out(ctx: AppContext, access: service.MeetingAccess, can_host: bool) -> MeetingOut:
     meeting = access.meeting
-    async with ctx.db.transaction() as session:
-        names = await store.unit_names(session, sorted(access.unit_ids, key=str))
+    names = await service.Meetings.of(ctx).unit_names(access)
     return MeetingOut(
         id=meeting.id,
         title=meeting.title,
@@ -142,45 +145,24 @@ def link_out(link: GuestLink) -> GuestLinkOut:
 )
 async def create_meeting(request: web.Request, body: MeetingCreate) -> MeetingOut:
     ctx = ctx_of(request)
-    principal = principal_of(request)
-    messaging = ctx.services["messaging"]
-    if body.conversation_id is not None:
-        # Booking from a conversation posts in it: the caller must be allowed to post there (404 otherwise).
-        await messaging.require(principal, "conversation.post", body.conversation_id)
-    async with ctx.db.transaction() as session:
-        access = await service.create_meeting(
-            session,
-            principal,
-            title=body.title,
-            starts_at=body.starts_at,
-            duration=timedelta(minutes=body.duration_minutes),
-            organiser_unit_id=body.organiser_unit_id,
-            unit_ids=body.invited_unit_ids,
-            user_ids=body.invited_user_ids,
-            conversation_id=body.conversation_id,
-            now=ctx.clock(),
-        )
-        if access.meeting.conversation_id is not None:
-            # The invitation shows in the conversation, committed together with the meeting.
-            await messaging.post_system_notice(
-                session, access.meeting.conversation_id, "video_meeting_booked", invitation(access)
-            )
+    access = await service.Meetings.of(ctx).book(
+        principal_of(request),
+        ctx.conversation_gate(),
+        title=body.title,
+        starts_at=body.starts_at,
+        duration=timedelta(minutes=body.duration_minutes),
+        organiser_unit_id=body.organiser_unit_id,
+        unit_ids=body.invited_unit_ids,
+        user_ids=body.invited_user_ids,
+        conversation_id=body.conversation_id,
+    )
     return await meeting_out(ctx, access, True)
-
-
-def invitation(access: service.MeetingAccess) -> dict[str, str]:
-    return {
-        "meeting_id": str(access.id),
-        "title": access.meeting.title,
-        "starts_at": access.meeting.starts_at.isoformat(),
-        "join_path": f"{MEETING_PAGE}#meeting={access.id}",
-    }
 
 
 @api.route(
     "GET",
     "/api/v1/meetings",
-    summary="Upcoming meetings of my units (or one unit)",
+    summary="Upcoming meetings of my units (or one unit), or every meeting of a conversation",
     tags=TAGS,
     query=UpcomingQuery,
     response=MeetingList,
@@ -188,10 +170,13 @@ def invitation(access: service.MeetingAccess) -> dict[str, str]:
 async def list_meetings(request: web.Request, query: UpcomingQuery) -> MeetingList:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    async with ctx.db.transaction() as session:
-        meetings = await service.upcoming_meetings(session, principal, query.unit_id, ctx.clock(), query.limit)
+    meetings = service.Meetings.of(ctx)
+    if query.conversation_id is not None:
+        upcoming = await meetings.of_conversation(principal, query.conversation_id, query.limit)
+    else:
+        upcoming = await meetings.upcoming(principal, query.unit_id, query.limit)
     return MeetingList(
-        items=[await meeting_out(ctx, access, allowed(principal, "video.meeting.host", access)) for access in meetings]
+        items=[await meeting_out(ctx, access, allowed(principal, "video.meeting.host", access)) for access in upcoming]
     )
 
 
@@ -199,8 +184,7 @@ async def list_meetings(request: web.Request, query: UpcomingQuery) -> MeetingLi
 async def get_meeting(request: web.Request) -> MeetingOut:
     ctx = ctx_of(request)
     principal = principal_of(request)
-    async with ctx.db.transaction() as session:
-        access = await service.visible_meeting(session, principal, path_uuid(request, "meeting_id", "meeting"))
+    access = await service.Meetings.of(ctx).visible(principal, path_uuid(request, "meeting_id", "meeting"))
     return await meeting_out(ctx, access, allowed(principal, "video.meeting.host", access))
 
 
@@ -215,11 +199,10 @@ async def get_meeting(request: web.Request) -> MeetingOut:
 async def end_meeting(request: web.Request) -> None:
     ctx = ctx_of(request)
     meeting_id = path_uuid(request, "meeting_id", "meeting")
-    async with ctx.db.transaction() as session:
-        await service.end_meeting(session, principal_of(request), meeting_id, ctx.clock())
-    rooms = ctx.services.get("video.rooms")
-    if rooms is not None:
-        await rooms.end(meeting_id)
+    await service.Meetings.of(ctx).end(principal_of(request), meeting_id)
+    directory = ctx.find(ROOM_DIRECTORY)
+    if directory is not None:
+        await directory.call(meeting_id, "end")
 
 
 @api.route(
@@ -236,10 +219,7 @@ async def create_guest_link(request: web.Request, body: GuestLinkCreate) -> Gues
     ctx = ctx_of(request)
     meeting_id = path_uuid(request, "meeting_id", "meeting")
     ttl = timedelta(minutes=body.ttl_minutes) if body.ttl_minutes else None
-    async with ctx.db.transaction() as session:
-        created = await service.create_guest_link(
-            session, principal_of(request), meeting_id, label=body.label, ttl=ttl, now=ctx.clock()
-        )
+    created = await service.Meetings.of(ctx).create_link(principal_of(request), meeting_id, label=body.label, ttl=ttl)
     base = ctx.settings.public_base_url.rstrip("/")
     return GuestLinkCreated(
         **link_out(created.link).model_dump(),
@@ -259,9 +239,8 @@ async def create_guest_link(request: web.Request, body: GuestLinkCreate) -> Gues
 async def list_guest_links(request: web.Request) -> GuestLinkList:
     ctx = ctx_of(request)
     meeting_id = path_uuid(request, "meeting_id", "meeting")
-    async with ctx.db.transaction() as session:
-        links = await service.list_guest_links(session, principal_of(request), meeting_id)
-        return GuestLinkList(items=[link_out(link) for link in links])
+    links = await service.Meetings.of(ctx).links(principal_of(request), meeting_id)
+    return GuestLinkList(items=[link_out(link) for link in links])
 
 
 @api.route(
@@ -276,11 +255,10 @@ async def revoke_guest_link(request: web.Request) -> None:
     ctx = ctx_of(request)
     meeting_id = path_uuid(request, "meeting_id", "meeting")
     link_id = path_uuid(request, "link_id", "guest link")
-    async with ctx.db.transaction() as session:
-        await service.revoke_guest_link(session, principal_of(request), meeting_id, link_id, ctx.clock())
-    rooms = ctx.services.get("video.rooms")
-    if rooms is not None:
-        await rooms.drop_guest(meeting_id, link_id)
+    await service.Meetings.of(ctx).revoke_link(principal_of(request), meeting_id, link_id)
+    directory = ctx.find(ROOM_DIRECTORY)
+    if directory is not None:
+        await directory.call(meeting_id, "drop_guest", link_id=str(link_id))
 
 
 @api.route(
@@ -295,13 +273,11 @@ async def revoke_guest_link(request: web.Request) -> None:
 )
 async def redeem_guest_link(request: web.Request, body: GuestRedeem) -> GuestSession:
     ctx = ctx_of(request)
-    limiter: RateLimiter = ctx.services["ratelimiter"]
-    if not await limiter.hit(f"video:redeem:{request.remote}", 10, 60):
+    if not await ctx.limiter.hit(f"video:redeem:{client_address(request)}", 10, 60):
         raise Problem(
             "rate_limited", "Too many attempts; wait a minute and try again.", status=429, headers={"Retry-After": "60"}
         )
-    async with ctx.db.transaction() as session:
-        outcome = await service.redeem_guest_link(session, body.link, body.name.strip(), body.code, ctx.clock())
+    outcome = await service.Meetings.of(ctx).redeem(body.link, body.name.strip(), body.code)
     if outcome.problem is not None:
         raise outcome.problem  # after commit: failed attempts and the audit row are kept
     assert outcome.link is not None and outcome.meeting is not None and outcome.token is not None

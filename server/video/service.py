@@ -1,6 +1,7 @@
 """Meeting rules: who may create, see, host and join a meeting; guest links and guest sessions.
 
-Framework-free: callers pass an `AsyncSession`, the principal and `now` (from `ctx.clock()`).
+Framework-free: the rules take an `AsyncSession`, the principal and `now` (from `ctx.clock()`);
+`Meetings` runs them for the HTTP routes, each in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,9 +18,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.service import record
+from server.core.context import AppContext
+from server.core.conversations import ConversationGate
+from server.core.db import Database
 from server.core.errors import NotFound, Problem
-from server.identity.policy import allowed, require, rule
-from server.identity.principal import Principal
+from server.core.policy import allowed, require, rule
+from server.core.principal import Principal
 from server.video import store
 from server.video.models import GuestLink, Meeting, MeetingUnit, MeetingUser
 
@@ -189,6 +194,17 @@ async def upcoming_meetings(
             session, unit_ids=list(principal.unit_ids), user_id=principal.user_id, now=now, limit=limit
         )
     return [await load_access(session, meeting.id) for meeting in meetings]
+
+
+async def conversation_meetings(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, limit: int = 100
+) -> list[MeetingAccess]:
+    """The meetings booked from a conversation (a case's SIP meetings too) that the caller may see."""
+    found = [
+        await load_access(session, meeting.id)
+        for meeting in await store.of_conversation(session, conversation_id, limit)
+    ]
+    return [access for access in found if allowed(principal, "video.meeting.view", access)]
 
 
 async def end_meeting(session: AsyncSession, principal: Principal, meeting_id: uuid.UUID, now: datetime) -> Meeting:
@@ -390,7 +406,7 @@ class Identity:
     name: str
     organisation: str | None
     unit: str | None
-    identity_method: str  # siths | bankid | password | token | guest_code ...
+    identity_method: str  # one of KNOWN_METHODS, eid_loa3/4, or "other"
 
 
 async def participant_identity(session: AsyncSession, principal: Principal, access: MeetingAccess) -> Identity:
@@ -401,4 +417,161 @@ async def participant_identity(session: AsyncSession, principal: Principal, acce
     candidates = preferred or sorted(principal.unit_ids, key=str)
     names = await store.unit_names(session, candidates[:1])
     unit, organisation = names.get(candidates[0], (None, None)) if candidates else (None, None)
-    return Identity(principal.display_name, organisation, unit, principal.acr or principal.auth_method)
+    return Identity(principal.display_name, organisation, unit, identity_method(principal))
+
+
+# Identification methods as the meeting page names them; an assurance level (acr) the server does not know
+# is "other", never its raw URN.
+KNOWN_ACR = {
+    "urn:brygga:loa:2fa": "password_otp",  # the built-in provider: password + TOTP
+    "http://id.elegnamnden.se/loa/1.0/loa3": "eid_loa3",
+    "http://id.elegnamnden.se/loa/1.0/loa4": "eid_loa4",
+}
+KNOWN_METHODS = {"siths", "bankid", "freja", "password", "password_otp", "token", "session", "guest_code"}
+
+
+def identity_method(principal: Principal) -> str:
+    acr = (principal.acr or "").lower()
+    if acr:
+        if acr in KNOWN_ACR:
+            return KNOWN_ACR[acr]
+        return next((method for method in ("siths", "bankid", "freja") if method in acr), "other")
+    return principal.auth_method if principal.auth_method in KNOWN_METHODS else "other"
+
+
+# --------------------------------------------------------------------------------------- the API's entry points
+
+MEETING_PAGE = "/meeting"
+
+
+def invitation(access: MeetingAccess) -> dict[str, str]:
+    """The system message that a meeting booked from a conversation posts in it."""
+    return {
+        "meeting_id": str(access.id),
+        "title": access.meeting.title,
+        "starts_at": access.meeting.starts_at.isoformat(),
+        "join_path": f"{MEETING_PAGE}#meeting={access.id}",
+    }
+
+
+class Meetings:
+    """What the meeting routes do, each in one transaction of its own (routes never open sessions)."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.clock = clock
+
+    @classmethod
+    def of(cls, ctx: AppContext) -> Meetings:
+        return cls(ctx.db, lambda: ctx.clock())  # the context's clock at each call (tests swap it)
+
+    async def book(
+        self,
+        principal: Principal,
+        conversations: ConversationGate,
+        *,
+        title: str,
+        starts_at: datetime,
+        duration: timedelta,
+        organiser_unit_id: uuid.UUID | None,
+        unit_ids: list[uuid.UUID],
+        user_ids: list[uuid.UUID],
+        conversation_id: uuid.UUID | None,
+    ) -> MeetingAccess:
+        if conversation_id is not None:
+            # Booking from a conversation posts in it: the caller must be allowed to post there (404 otherwise).
+            await conversations.require(principal, "conversation.post", conversation_id)
+        async with self.db.transaction() as session:
+            access = await create_meeting(
+                session,
+                principal,
+                title=title,
+                starts_at=starts_at,
+                duration=duration,
+                organiser_unit_id=organiser_unit_id,
+                unit_ids=unit_ids,
+                user_ids=user_ids,
+                conversation_id=conversation_id,
+                now=self.clock(),
+            )
+            if access.meeting.conversation_id is not None:
+                # The invitation shows in the conversation, committed together with the meeting.
+                await conversations.post_system_notice(
+                    session, access.meeting.conversation_id, "video_meeting_booked", invitation(access)
+                )
+        return access
+
+    async def unit_names(self, access: MeetingAccess) -> dict[uuid.UUID, tuple[str, str]]:
+        """(unit name, organisation name) of the invited units."""
+        async with self.db.transaction() as session:
+            return await store.unit_names(session, sorted(access.unit_ids, key=str))
+
+    async def upcoming(self, principal: Principal, unit_id: uuid.UUID | None, limit: int) -> list[MeetingAccess]:
+        async with self.db.transaction() as session:
+            return await upcoming_meetings(session, principal, unit_id, self.clock(), limit)
+
+    async def of_conversation(
+        self, principal: Principal, conversation_id: uuid.UUID, limit: int
+    ) -> list[MeetingAccess]:
+        async with self.db.transaction() as session:
+            return await conversation_meetings(session, principal, conversation_id, limit)
+
+    async def visible(self, principal: Principal, meeting_id: uuid.UUID) -> MeetingAccess:
+        async with self.db.transaction() as session:
+            return await visible_meeting(session, principal, meeting_id)
+
+    async def end(self, principal: Principal, meeting_id: uuid.UUID) -> None:
+        async with self.db.transaction() as session:
+            await end_meeting(session, principal, meeting_id, self.clock())
+
+    async def create_link(
+        self, principal: Principal, meeting_id: uuid.UUID, *, label: str | None, ttl: timedelta | None
+    ) -> GuestLinkCreated:
+        async with self.db.transaction() as session:
+            return await create_guest_link(session, principal, meeting_id, label=label, ttl=ttl, now=self.clock())
+
+    async def links(self, principal: Principal, meeting_id: uuid.UUID) -> list[GuestLink]:
+        async with self.db.transaction() as session:
+            return await list_guest_links(session, principal, meeting_id)
+
+    async def revoke_link(self, principal: Principal, meeting_id: uuid.UUID, link_id: uuid.UUID) -> None:
+        async with self.db.transaction() as session:
+            await revoke_guest_link(session, principal, meeting_id, link_id, self.clock())
+
+    async def redeem(self, secret: str, name: str, code: str) -> Redemption:
+        """Failed attempts and the audit row are committed; the caller raises `problem` afterwards."""
+        async with self.db.transaction() as session:
+            return await redeem_guest_link(session, secret, name, code, self.clock())
+
+    async def admit(self, principal: Principal, meeting_id: uuid.UUID) -> Admitted:
+        """Whether the caller may knock (else 404), join directly and host; with their identity. Audited."""
+        async with self.db.transaction() as session:
+            access = await load_access(session, meeting_id)
+            if not allowed(principal, "video.meeting.request_join", access):
+                raise NotFound("meeting")
+            if access.ended:
+                raise Problem("meeting_ended", "The meeting has ended.", status=409)
+            direct = allowed(principal, "video.meeting.join_direct", access)
+            host = allowed(principal, "video.meeting.host", access)
+            identity = await participant_identity(session, principal, access)
+            await record(
+                session,
+                actor=principal,
+                action="video.meeting.join",
+                object_type="meeting",
+                object_id=access.id,
+                details={"direct": direct, "guest": principal.is_guest},
+            )
+        return Admitted(access, direct, host, identity)
+
+    async def audit(self, principal: Principal, action: str, meeting_id: uuid.UUID) -> None:
+        async with self.db.transaction() as session:
+            await record(session, actor=principal, action=action, object_type="meeting", object_id=meeting_id)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    access: MeetingAccess
+    direct: bool
+    host: bool
+    identity: Identity

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.models import Organisation, Unit, User
-from server.video.models import GuestLink, Meeting, MeetingUnit, MeetingUser
+from server.video.models import Admission, GuestLink, Meeting, MeetingUnit, MeetingUser
 
 
 async def get_meeting(session: AsyncSession, meeting_id: uuid.UUID) -> Meeting | None:
@@ -61,6 +61,12 @@ async def upcoming(
     return list((await session.execute(query)).scalars())
 
 
+async def of_conversation(session: AsyncSession, conversation_id: uuid.UUID, limit: int) -> list[Meeting]:
+    """Every meeting booked from a conversation, whatever its state, earliest first."""
+    query = select(Meeting).where(Meeting.conversation_id == conversation_id).order_by(Meeting.starts_at)
+    return list((await session.execute(query.limit(limit))).scalars())
+
+
 async def guest_link_by_secret(session: AsyncSession, secret_hash: str) -> GuestLink | None:
     return (await session.execute(select(GuestLink).where(GuestLink.secret_hash == secret_hash))).scalar_one_or_none()
 
@@ -78,3 +84,26 @@ async def guest_links(session: AsyncSession, meeting_id: uuid.UUID) -> list[Gues
 async def existing_users(session: AsyncSession, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     rows = await session.execute(select(User.id).where(User.id.in_(user_ids)))
     return set(rows.scalars())
+
+
+async def admission(session: AsyncSession, meeting_id: uuid.UUID, subject: uuid.UUID) -> Admission | None:
+    return await session.get(Admission, (meeting_id, subject))
+
+
+async def set_admission(
+    session: AsyncSession, meeting_id: uuid.UUID, subject: uuid.UUID, state: str, participant_id: str, now: datetime
+) -> None:
+    row = await session.get(Admission, (meeting_id, subject))
+    if row is None:
+        session.add(
+            Admission(
+                meeting_id=meeting_id, subject=subject, state=state, participant_id=participant_id, updated_at=now
+            )
+        )
+    else:
+        row.state, row.participant_id, row.updated_at = state, participant_id, now
+    await session.flush()
+
+
+async def delete_admission(session: AsyncSession, meeting_id: uuid.UUID, subject: uuid.UUID) -> None:
+    await session.execute(delete(Admission).where(Admission.meeting_id == meeting_id, Admission.subject == subject))

@@ -38,3 +38,27 @@ async def admin(actors) -> dict[str, str]:
 async def staff(actors) -> dict[str, str]:
     _user, token = await actors.user("staffer")
     return bearer(token)
+
+
+PUBLICATION = "/api/v1/units/{unit}/members/{user}/publication"
+
+
+async def publish(client, headers: dict[str, str], unit: uuid.UUID, user: uuid.UUID, **body) -> dict:
+    """PUT a membership's publication (public unless told otherwise); returns the answer."""
+    path = PUBLICATION.format(unit=unit, user=user)
+    response = await client.put(path, json={"public": True, **body}, headers=headers)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+@pytest.fixture
+async def nurse(demo, actors, client, admin) -> dict:
+    """Anna Ekström of Avd 52 (HSA-id SE2321000016-AEK1), published as Sjuksköterska (code nurse)."""
+    from server.core.models import User
+
+    ward = await unit_id(demo, AV52)
+    user_id, _token = await actors.user("anna", units={ward: "member"})
+    async with demo.db.transaction() as session:
+        user = await session.get(User, user_id)
+        user.display_name, user.hsa_id = "Anna Ekström", "SE2321000016-AEK1"
+    return await publish(client, admin, ward, user_id, role_title="Sjuksköterska", role_code="nurse")

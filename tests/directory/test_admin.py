@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -145,7 +146,7 @@ async def test_routes_edit_and_delete_with_history(client, demo, admin):
     )
     assert bad_phone.status == 422
     changed = await client.patch(
-        f"/api/v1/routes/{route['id']}", json={"rank": 5, "hours": []}, headers={**admin, "If-Match": 'W/"1"'}
+        f"/api/v1/routes/{route['id']}", json={"rank": 5, "hours": "always"}, headers={**admin, "If-Match": 'W/"1"'}
     )
     assert changed.status == 200, await changed.text()
     assert (await changed.json())["hours"] == []
@@ -213,3 +214,32 @@ async def test_endpoints_affiliations_and_change_feed(client, demo, admin):
         await client.get("/api/v1/directory/changes", params={"since": feed["next_since"]}, headers=admin)
     ).json()
     assert later["items"] == []
+
+
+async def test_hours_preview_shows_two_weeks_with_holidays_and_closures_before_saving(client, demo, admin, ctx):
+    """Issue 14, opening hours in the admin UI: the editor previews unsaved hours day by day."""
+    unit = await unit_id(demo, HT_NACKA)
+    ctx.clock = lambda: datetime(2026, 12, 22, 16, 0, tzinfo=UTC)  # Tuesday 17:00 in Stockholm
+    closure = {"starts_at": "2026-12-28T00:00:00+01:00", "ends_at": "2026-12-29T00:00:00+01:00", "reason": "Flytt"}
+    assert (await client.post(f"/api/v1/units/{unit}/closures", json=closure, headers=admin)).status == 201
+    hours = [
+        {"from_day": 1, "to_day": 5, "from_time": "08:00", "to_time": "16:00", "holiday_rule": "closed_on_holidays"},
+        {"from_day": 1, "to_day": 7, "from_time": "10:00", "to_time": "14:00", "holiday_rule": "holidays_only"},
+    ]
+    response = await client.post(f"/api/v1/units/{unit}/hours-preview", json={"hours": hours}, headers=admin)
+    assert response.status == 200, await response.text()
+    shown = await response.json()
+    assert shown["open_now"] is False
+    assert datetime.fromisoformat(shown["next_opening"]) == datetime(2026, 12, 23, 7, 0, tzinfo=UTC)
+    days = {day["date"]: day for day in shown["days"]}
+    assert len(days) == 14 and min(days) == "2026-12-22"
+    assert days["2026-12-23"]["open"] == [{"start": "08:00", "end": "16:00"}]
+    assert days["2026-12-24"]["holiday"] == "Julafton"
+    assert days["2026-12-24"]["open"] == [{"start": "10:00", "end": "14:00"}]
+    assert days["2026-12-26"]["open"] == [{"start": "10:00", "end": "14:00"}]  # Annandag jul, a Saturday
+    assert days["2026-12-27"]["open"] == []  # an ordinary Sunday
+    assert days["2026-12-28"] == {"date": "2026-12-28", "holiday": None, "open": [], "closures": ["Flytt"]}
+    always = await client.post(f"/api/v1/units/{unit}/hours-preview", json={"hours": "always"}, headers=admin)
+    assert (await always.json())["open_now"] is True
+    nothing = await client.post(f"/api/v1/units/{unit}/hours-preview", json={"hours": []}, headers=admin)
+    assert nothing.status == 422

@@ -132,7 +132,10 @@ async def test_capability_statement(client):
     body = await fhir_get(client, "/fhir/metadata")
     assert body["fhirVersion"] == "4.0.1"
     types = {resource["type"] for resource in body["rest"][0]["resource"]}
-    assert types == {"Organization", "Location", "HealthcareService", "Endpoint", "OrganizationAffiliation"}
+    assert types == {
+        "Organization", "Location", "HealthcareService", "Endpoint", "OrganizationAffiliation", "Practitioner",
+        "PractitionerRole",
+    }  # fmt: skip
 
 
 async def test_every_resource_type_reads_and_validates(client, rich, staff):
@@ -229,28 +232,29 @@ async def test_iti90_search_parameters(client, rich, demo):
         client, "/fhir/OrganizationAffiliation", **{"participating-organization": str(rich["home_care"])}
     )
     assert affiliations["total"] == 2  # the demo affiliation and the one made here
-    post = await client.post("/fhir/Location/_search", data={"name": "avdelning 52, medicinkliniken, sodersj"})
+    post = await client.post("/fhir/Location/_search", data={"name": r"avdelning 52\, medicinkliniken\, sodersj"})
     assert post.status == 200
     assert (await post.json())["total"] == 1
 
 
 async def test_vread_history_and_iti91_since(client, rich, admin):
+    # version 2 of the route is the ward's closure (`rich`): a unit closure changes what the route shows
     route_id = rich["route"]["id"]
     changed = await client.patch(
-        f"/api/v1/routes/{route_id}", json={"label": "Jour (ny)"}, headers={**admin, "If-Match": 'W/"1"'}
+        f"/api/v1/routes/{route_id}", json={"label": "Jour (ny)"}, headers={**admin, "If-Match": 'W/"2"'}
     )
     assert changed.status == 200
     current = await client.get(f"/fhir/HealthcareService/{route_id}")
-    assert current.headers["ETag"] == 'W/"2"'
+    assert current.headers["ETag"] == 'W/"3"'
     first = await fhir_get(client, f"/fhir/HealthcareService/{route_id}/_history/1")
     assert first["name"] == "Jourhavande sjuksköterska" and first["meta"]["versionId"] == "1"
     instance = await fhir_get(client, f"/fhir/HealthcareService/{route_id}/_history")
-    assert instance["type"] == "history" and instance["total"] == 2
+    assert instance["type"] == "history" and instance["total"] == 3
     since = (await current.json())["meta"]["lastUpdated"]
     updates = await fhir_get(client, "/fhir/HealthcareService/_history", _since=since)
     assert [entry["resource"]["name"] for entry in updates["entry"]] == ["Jour (ny)"]
     assert updates["entry"][0]["request"]["method"] == "PUT"
-    deleted = await client.delete(f"/api/v1/routes/{route_id}", headers={**admin, "If-Match": 'W/"2"'})
+    deleted = await client.delete(f"/api/v1/routes/{route_id}", headers={**admin, "If-Match": 'W/"3"'})
     assert deleted.status == 204
     gone = await fhir_get(client, f"/fhir/HealthcareService/{route_id}", status=410)
     assert gone["resourceType"] == "OperationOutcome"

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from server.core.models import Organisation, Unit
-from server.directory.importer import CSV_COLUMNS, format_timespan, parse_timespan
+from server.directory.importer import CSV_COLUMNS
 from server.directory.models import ContactRoute, DirectoryVersion
+from server.directory.timespans import format_timespan, parse_timespan
 
 ORG = {"organisation_number": "2321000016", "organisation_name": "Region Stockholm", "organisation_kind": "region"}
 
@@ -142,7 +143,7 @@ async def test_json_import_reports_lines_and_dry_run_writes_nothing(client, admi
                 "organisation_number": "2321000016",
                 "name": "Avd J2",
                 "unit_type": "ward",
-                "routes": [{"channel": "phone", "label": "Tel", "value": "nej", "hours": []}],
+                "routes": [{"channel": "phone", "label": "Tel", "value": "nej", "hours": "always"}],
             },
         ],
     }

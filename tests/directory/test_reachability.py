@@ -132,13 +132,13 @@ async def test_unit_closure_makes_the_unit_unreachable(client, demo, admin, staf
     history = await (await client.get(f"/api/v1/units/{hsl}/history", headers=staff)).json()
     assert history["versions"][-1]["diff"]["closures"][1][0]["reason"] == "Utbildning"
     # The messaging seam agrees: the inbox is closed during the closure.
-    calendar = demo.services["calendar"]
+    calendar = demo.calendar
     intervals = await calendar.open_intervals(hsl, utc("2026-06-15T00:00:00+02:00"), utc("2026-06-16T00:00:00+02:00"))
     assert intervals == [(utc("2026-06-15T12:00:00+02:00"), utc("2026-06-15T16:30:00+02:00"))]
 
 
 async def test_calendar_seam_for_messaging(demo):
-    calendar = demo.services["calendar"]
+    calendar = demo.calendar
     home_care = await unit_id(demo, HT_NACKA)
     saturday = utc("2026-06-13T00:00:00+02:00")
     intervals = await calendar.open_intervals(home_care, saturday, saturday + timedelta(days=1))

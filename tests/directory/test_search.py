@@ -106,6 +106,7 @@ async def test_search_on_postgresql(pg_database, settings):
             await feed.close()
         _user, token = await Actors(ctx).user("pgstaff")
         await check_search_quality(client, bearer(token))
+        await check_swedish_forms(client, bearer(token))
         page = await search(client, bearer(token), q="avdelning", limit=30, type="ward")
         second = await search(client, bearer(token), q="avdelning", limit=30, type="ward", cursor=page["next_cursor"])
         assert not {i["id"] for i in page["items"]} & {i["id"] for i in second["items"]}
@@ -123,3 +124,65 @@ async def test_word_hits_page_without_repeats_across_the_sort_threshold(client, 
     assert {item["match"] for page in pages for item in page} == {"words"}
     seen = [item["name"] for page in pages for item in page]
     assert sorted(seen) == sorted(names)  # every unit once: pages agree on one order
+
+
+async def check_swedish_forms(client, headers) -> None:
+    """How staff write units: abbreviations, HSA-ids in any case or by local part, ends of compounds."""
+    hsl = "Kommunal hälso- och sjukvård Nacka"
+    for query in ("hemsjukvård nacka", "KHS Nacka", "hsl nacka"):
+        found = await search(client, headers, q=query)
+        assert found["items"] and found["items"][0]["name"] == hsl, (query, found["items"][:3])
+    for query in ("se2120003700-hslnacka", "hslnacka", "HSLNacka"):
+        found = await search(client, headers, q=query)
+        assert found["items"][0]["name"] == hsl, (query, found["items"][:3])
+    local = await search(client, headers, q="7av52")
+    assert local["items"][0]["name"] == "Avdelning 52, Medicinkliniken, Södersjukhuset"
+    infix = await search(client, headers, q="hemtjänst tälje")  # the end of a town's name
+    assert sorted(item["name"] for item in infix["items"][:2]) == ["Hemtjänst Norrtälje", "Hemtjänst Södertälje"]
+    assert {item["match"] for item in infix["items"][:2]} == {"words"}
+
+
+async def test_swedish_forms_sqlite(client, demo, staff):
+    await check_swedish_forms(client, staff)
+
+
+async def create_unit(client, admin, organisation: str, name: str, municipality: str, town: str) -> None:
+    body = {"organisation_id": organisation, "name": name, "unit_type": "primary_care",
+            "municipality_code": municipality, "address": {"town": town}}  # fmt: skip
+    created = await client.post("/api/v1/units", json=body, headers=admin)
+    assert created.status == 201, await created.text()
+
+
+async def test_abbreviations_and_saint_find_written_out_names(client, demo, admin, staff):
+    organisation = (await search(client, staff, q="nacka vardcentral"))["items"][0]["organisation_id"]
+    for name in ("Vårdcentral Gustavsberg", "Äldreboendet Tallgården", "Korttidsboende Ekgården",
+                 "S:t Eriks ögonsjukhus", "Sankt Botvids vårdcentral"):  # fmt: skip
+        await create_unit(client, admin, organisation, name, "0180", "Stockholm")
+    expected = {
+        "vc gustavsberg": "Vårdcentral Gustavsberg",
+        "vårdcentral gustavsb": "Vårdcentral Gustavsberg",
+        "säbo tallg": "Äldreboendet Tallgården",
+        "SÄBO tallgården": "Äldreboendet Tallgården",
+        "kas ekgården": "Korttidsboende Ekgården",
+        "sankt eriks": "S:t Eriks ögonsjukhus",
+        "St Eriks": "S:t Eriks ögonsjukhus",
+        "S:t Eriks": "S:t Eriks ögonsjukhus",
+        "S:t Botvids": "Sankt Botvids vårdcentral",
+        "st botvids vc": "Sankt Botvids vårdcentral",
+    }
+    for query, name in expected.items():
+        found = await search(client, staff, q=query)
+        assert [item["name"] for item in found["items"]][:1] == [name], (query, found["items"][:3])
+
+
+async def test_a_place_in_the_query_is_never_corrected_into_another(client, admin):
+    created = await client.post("/api/v1/organisations", json={"name": "Testregion", "kind": "region"}, headers=admin)
+    organisation = (await created.json())["id"]
+    await create_unit(client, admin, organisation, "Rönninge vårdcentral", "0128", "Rönninge")
+    await create_unit(client, admin, organisation, "Salen vårdcentral", "0180", "Stockholm")  # one letter off
+    # No unit's text says "Salem", but the municipality Salem (0128) holds Rönninge: that is what is meant.
+    found = await search(client, admin, q="vårdcentral salem")
+    assert [item["name"] for item in found["items"]] == ["Rönninge vårdcentral"]
+    assert (await search(client, admin, q="salem"))["items"][0]["name"] == "Rönninge vårdcentral"
+    # A real typo is still corrected.
+    assert (await search(client, admin, q="vårdcentral salenn"))["items"][0]["name"] == "Salen vårdcentral"

@@ -7,6 +7,7 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
+from server.core.context import CTX
 from tests.conftest import bearer, free_port
 
 
@@ -53,8 +54,9 @@ async def test_docs_page_is_readable_html(client):
 
 
 async def test_metrics_prometheus_text(client):
+    client.app[CTX].settings.metrics_token = "scrape-secret"
     await client.get("/healthz")
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
     assert response.status == 200
     text = await response.text()
     assert 'brygga_http_requests_total{method="GET",route="/healthz",status="200"}' in text

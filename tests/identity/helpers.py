@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from auth import accounts
 from server.app import create_app
+from server.core.app_keys import envelope_for
 from server.core.context import CTX, AppContext
 from server.identity import service
 from server.migrate import upgrade
@@ -40,16 +41,17 @@ class Live:
     def base(self) -> str:
         return self.settings.public_base_url
 
-    def browser(self) -> Browser:
-        return Browser(self.base)
+    def browser(self, source: str | None = None) -> Browser:
+        return Browser(self.base, source)
 
 
 class Browser:
-    """A cookie-keeping HTTP client, like one browser profile."""
+    """A cookie-keeping HTTP client, like one browser profile; `source` picks its loopback address."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, source: str | None = None) -> None:
         self.base = base
-        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.session.get(self.base + path, **kwargs)
@@ -85,7 +87,9 @@ async def local_user(
         user = await service.create_local_user(session, login, login.capitalize(), roles=roles)
         for unit_id, role in (units or {}).items():
             await service.set_membership(session, user, unit_id, role)
-        await accounts.set_password(session, user, PASSWORD, datetime.now(UTC), totp_secret=secret or None)
+        await accounts.set_password(session, user, PASSWORD, datetime.now(UTC))
+        if secret:
+            await accounts.set_totp(session, await envelope_for(ctx), user, secret, datetime.now(UTC))
         return user.id, secret
 
 
@@ -102,10 +106,15 @@ def path_of(url: str) -> str:
 
 
 async def login_via_forms(
-    client: Any, login: str, password: str = PASSWORD, code: str | None = None, secret: str | None = None
+    client: Any,
+    login: str,
+    password: str = PASSWORD,
+    code: str | None = None,
+    secret: str | None = None,
+    start_path: str = "/auth/login",
 ) -> Any:
     """Drive /auth/login → /idp login form → /auth/callback like a browser; returns the last response."""
-    start = await client.get("/auth/login", allow_redirects=False)
+    start = await client.get(start_path, allow_redirects=False)
     assert start.status == 302, await start.text()
     page = await client.get(path_of(start.headers["Location"]), allow_redirects=False)
     assert page.status == 200, await page.text()

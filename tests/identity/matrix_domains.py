@@ -114,7 +114,7 @@ async def rest_unit(world: World) -> str:
 
 async def route_a(world: World) -> str:
     async def make() -> str:
-        body = {"channel": "phone", "label": "Expedition", "value": "+4681234567"}
+        body = {"channel": "phone", "label": "Expedition", "value": "+4681234567", "hours": "always"}
         return (await rest(world, "directory_admin", "POST", f"/api/v1/units/{world.unit_a}/routes", body))["id"]
 
     return str(await cached(world, "route", make))
@@ -203,6 +203,32 @@ async def guest_link(world: World, meeting: str) -> dict[str, Any]:
     return link
 
 
+def new_case(world: World, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "case_ref": f"M-{uuid.uuid4().hex[:12]}", "municipality_code": "0182", "age_band": "65_plus",
+        "ward_unit_id": str(world.unit_a), "units": [{"unit_id": str(world.unit_b), "role": "home_care"}],
+        "admitted_at": datetime.now(UTC).isoformat(),
+    }  # fmt: skip
+
+
+async def case_a(world: World) -> str:
+    async def make() -> str:
+        return (await rest(world, "member_a", "POST", "/api/v1/discharge/cases", new_case(world, {})))["id"]
+
+    return str(await cached(world, "case", make))
+
+
+def deviation_body() -> dict[str, Any]:
+    return {"category": "contact_route_unanswered", "occurred_on": "2026-03-02", "text": "Ingen svarade i helgen."}
+
+
+async def deviation_a(world: World) -> str:
+    async def make() -> str:
+        return (await rest(world, "member_a", "POST", "/api/v1/deviations", deviation_body()))["id"]
+
+    return str(await cached(world, "deviation", make))
+
+
 # --------------------------------------------------------------------------------------------- setups
 
 
@@ -235,6 +261,13 @@ def fresh_message(sender: str) -> Any:
         return await message_in_a(world, sender)
 
     return make
+
+
+async def fresh_conversation(world: World) -> str:
+    """A new conversation C ↔ A per role: adding a unit changes who takes part."""
+    unit_c, _ = await unit_c_sender(world)
+    body = {"subject": "Vårdplanering", "from_unit_id": str(unit_c), "unit_ids": [str(world.unit_a)]}
+    return str((await rest(world, "sender_c", "POST", "/api/v1/conversations", body))["id"])
 
 
 async def fresh_meeting(world: World) -> str:
@@ -271,6 +304,7 @@ def rows() -> list[Case]:
         ("GET /api/v1/units", "/api/v1/units", {}),
         ("GET /api/v1/units/{unit_id}", "/api/v1/units/{unit_a}", {}),
         ("GET /api/v1/units/{unit_id}/reachability", "/api/v1/units/{unit_a}/reachability", {}),
+        ("GET /api/v1/units/{unit_id}/inbox-hours", "/api/v1/units/{unit_a}/inbox-hours", {}),
         ("GET /api/v1/organisations", "/api/v1/organisations", {}),
         ("GET /api/v1/organisations/{org_id}", "/api/v1/organisations/{org}", {"org": org_a}),
         ("GET /api/v1/routes/{route_id}", "/api/v1/routes/{route}", {"route": route_a}),
@@ -304,9 +338,10 @@ def rows() -> list[Case]:
         Case("DELETE /api/v1/units/{unit_id}", "unit A, stale If-Match",
              at("DELETE", "/api/v1/units/{unit_a}", stale()), allow(412, *da)),
         Case("POST /api/v1/units/{unit_id}/routes", "unit A", at("POST", "/api/v1/units/{unit_a}/routes",
-             {"channel": "phone", "label": "Natt", "value": "+4687654321"}), allow(201, *ADMINS_OF_A)),
+             {"channel": "phone", "label": "Natt", "value": "+4687654321", "hours": "always"}),
+             allow(201, *ADMINS_OF_A)),
         Case("POST /api/v1/units/{unit_id}/routes", "unit B", at("POST", "/api/v1/units/{unit_b}/routes",
-             {"channel": "phone", "label": "Natt", "value": "+4687654321"}), allow(201, *da)),
+             {"channel": "phone", "label": "Natt", "value": "+4687654321", "hours": "always"}), allow(201, *da)),
         Case("PATCH /api/v1/routes/{route_id}", "route of A, stale If-Match",
              at("PATCH", "/api/v1/routes/{route}", stale({"label": "Y"}), route=route_a), allow(412, *ADMINS_OF_A)),
         Case("DELETE /api/v1/routes/{route_id}", "route of A, stale If-Match",
@@ -315,6 +350,10 @@ def rows() -> list[Case]:
              at("POST", "/api/v1/units/{unit_a}/closures", lambda w, v: closure_body()), allow(201, *ADMINS_OF_A)),
         Case("POST /api/v1/units/{unit_id}/closures", "unit B",
              at("POST", "/api/v1/units/{unit_b}/closures", lambda w, v: closure_body()), allow(201, *da)),
+        Case("POST /api/v1/units/{unit_id}/hours-preview", "unit A", at("POST", "/api/v1/units/{unit_a}/hours-preview",
+             {"hours": "always"}), allow(200, *ADMINS_OF_A)),
+        Case("POST /api/v1/units/{unit_id}/hours-preview", "unit B", at("POST", "/api/v1/units/{unit_b}/hours-preview",
+             {"hours": "always"}), allow(200, *da)),
         Case("DELETE /api/v1/closures/{closure_id}", "closure of A (fresh per role)",
              at("DELETE", "/api/v1/closures/{closure}", closure=fresh_closure), allow(204, *ADMINS_OF_A)),
         Case("POST /api/v1/endpoints", "of unit A", at("POST", "/api/v1/endpoints",
@@ -342,13 +381,20 @@ def rows() -> list[Case]:
     participants = A_MEMBERS  # conversation between unit C and unit A
     cases += [
         Case("GET /api/v1/conversations", "own list", fixed("GET", "/api/v1/conversations"), allow(200, *EVERYONE)),
+        Case("GET /api/v1/attachment-limits", "any signed-in user", fixed("GET", "/api/v1/attachment-limits"),
+             allow(200, *EVERYONE)),
         Case("GET /api/v1/conversations/sync", "own feed", fixed("GET", "/api/v1/conversations/sync"),
              allow(200, *EVERYONE)),
+        Case("GET /api/v1/conversations/search", "own conversations only", fixed(
+             "GET", "/api/v1/conversations/search?case_ref=X-1&q=S"), allow(200, *EVERYONE)),
         Case("POST /api/v1/conversations", "from unit A", at("POST", "/api/v1/conversations",
              lambda w, v: {"subject": "S", "from_unit_id": str(v["unit_a"]), "unit_ids": [str(v["unit_b"])]}),
              allow(201, *A_MEMBERS)),
         Case("GET /api/v1/conversations/{conversation_id}", "C ↔ A", at("GET", CONV, **conv),
              allow(200, *participants, otherwise=404)),
+        Case("POST /api/v1/conversations/{conversation_id}/units", "C ↔ A adds unit B (fresh per role)",
+             at("POST", CONV + "/units", lambda w, v: {"unit_ids": [str(v["unit_b"])]},
+                conversation=fresh_conversation), allow(200, *participants, otherwise=404)),
         Case("GET /api/v1/conversations/{conversation_id}/messages", "C ↔ A", at("GET", CONV + "/messages", **conv),
              allow(200, *participants, otherwise=404)),
         Case("POST /api/v1/conversations/{conversation_id}/messages", "C ↔ A", at("POST", CONV + "/messages",
@@ -386,6 +432,8 @@ def rows() -> list[Case]:
              SENDER_ONLY),
         Case("GET /api/v1/units/{unit_id}/inbox", "unit A", at("GET", "/api/v1/units/{unit_a}/inbox"),
              allow(200, *A_MEMBERS)),
+        Case("GET /api/v1/units/{unit_id}/awaiting-acknowledgement", "unit A",
+             at("GET", "/api/v1/units/{unit_a}/awaiting-acknowledgement"), allow(200, *A_MEMBERS)),
         Case("GET /api/v1/units/{unit_id}/messaging-settings", "unit A",
              at("GET", "/api/v1/units/{unit_a}/messaging-settings"), allow(200, *A_MEMBERS)),
         Case("PUT /api/v1/units/{unit_id}/messaging-settings", "unit A",
@@ -459,6 +507,51 @@ def rows() -> list[Case]:
              video("video:remove", target), allow(404, *hosts)),
         Case("event video:end", "meeting of A (fresh per role)", video("video:end", maker=fresh_meeting),
              allow(200, *hosts)),
+    ]
+    # ------------------------------------------------------------------------------------- discharge
+    # A case of ward A with unit B involved: A's staff send ward notices, B's staff see it and call the SIP.
+    involved = ("member_a", "unit_admin", "member_b")
+    month = "?first_month=2026-01&last_month=2026-12"
+    cases += [
+        Case("POST /api/v1/discharge/cases", "ward A", at("POST", "/api/v1/discharge/cases", new_case),
+             allow(201, *A_MEMBERS)),
+        Case("GET /api/v1/discharge/cases", "unit A's list", at("GET", "/api/v1/discharge/cases?unit_id={unit_a}"),
+             allow(200, *A_MEMBERS)),
+        Case("GET /api/v1/discharge/cases/{case_id}", "ward A, unit B involved",
+             at("GET", "/api/v1/discharge/cases/{case}", case=case_a), allow(200, *involved, otherwise=404)),
+        Case("POST /api/v1/discharge/cases/{case_id}/milestones", "ward notice: only ward A sends",
+             at("POST", "/api/v1/discharge/cases/{case}/milestones", {"kind": "planning_started"}, case=case_a),
+             {**allow(201, *A_MEMBERS, otherwise=404), "member_b": 403}),
+        Case("POST /api/v1/discharge/cases/{case_id}/sip-meeting", "any unit of the case",
+             at("POST", "/api/v1/discharge/cases/{case}/sip-meeting",
+                lambda w, v: {"starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}, case=case_a),
+             allow(201, *involved, otherwise=404)),
+        Case("GET /api/v1/discharge/rules/{organisation_id}", "", at("GET", "/api/v1/discharge/rules/{org}",
+             org=org_a), allow(200, *EVERYONE)),
+        Case("PUT /api/v1/discharge/rules/{organisation_id}", "", at("PUT", "/api/v1/discharge/rules/{org}",
+             {"admission_notice_hours": 24, "sip_call_days": 3, "payment_days": 3, "payment_day_kind": "calendar",
+              "escalation_minutes": 60}, org=org_a), allow(200, "directory_admin")),
+        Case("GET /api/v1/discharge/statistics", "no personal data",
+             fixed("GET", "/api/v1/discharge/statistics" + month), allow(200, *EVERYONE)),
+        Case("GET /api/v1/discharge/statistics.csv", "no personal data",
+             fixed("GET", "/api/v1/discharge/statistics.csv" + month), allow(200, *EVERYONE)),
+    ]
+    # ------------------------------------------------------------------------------------- deviations
+    report = "/api/v1/deviations/{report}"
+    cases += [
+        Case("POST /api/v1/deviations", "", fixed("POST", "/api/v1/deviations", deviation_body()),
+             allow(201, *EVERYONE)),
+        Case("GET /api/v1/deviations", "follow-up: all, others: their own", fixed("GET", "/api/v1/deviations"),
+             allow(200, *EVERYONE)),
+        Case("GET /api/v1/deviations/{deviation_id}", "member_a's report", at("GET", report, report=deviation_a),
+             allow(200, "member_a", "followup", otherwise=404)),
+        Case("PATCH /api/v1/deviations/{deviation_id}", "member_a's report",
+             at("PATCH", report, {"status": "mottagen"}, report=deviation_a),
+             {**allow(200, "followup", otherwise=404), "member_a": 403}),
+        Case("GET /api/v1/deviations/statistics", "", fixed("GET", "/api/v1/deviations/statistics" + month),
+             allow(200, "followup")),
+        Case("GET /api/v1/deviations/statistics.csv", "", fixed("GET", "/api/v1/deviations/statistics.csv" + month),
+             allow(200, "followup")),
     ]
     # ------------------------------------------------------------------------------------- audit
     cases += [

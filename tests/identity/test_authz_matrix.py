@@ -24,13 +24,15 @@ from server.migrate import upgrade
 from server.settings import Settings
 from tests.conftest import bearer
 
-ROLES = ("anonymous", "member_a", "member_b", "unit_admin", "directory_admin", "auditor")
+ROLES = ("anonymous", "member_a", "member_b", "unit_admin", "directory_admin", "auditor", "followup")
 CONNECTION_EVENTS = {"connect", "disconnect", "*"}
 
 
 @dataclass
 class World:
-    """Unit A and unit B; one user per role (unit_admin administers unit A); a target user in unit A."""
+    """Unit A and unit B; one user per role (unit_admin administers unit A); a target user in unit A.
+
+    followup is the regional analyst who follows up deviation reports."""
 
     ctx: Any
     actors: Any
@@ -50,6 +52,7 @@ class World:
             "unit_admin": {"units": {self.unit_a: "unit_admin"}},
             "directory_admin": {"roles": ["directory_admin"]},
             "auditor": {"roles": ["auditor"]},
+            "followup": {"roles": ["followup"]},  # regional follow-up of deviation reports
             "target": {"units": {self.unit_a: "member"}},
         }
         for role, spec in specs.items():
@@ -90,6 +93,7 @@ def allow(status: int, *roles: str, otherwise: int = 403, anonymous: int = 401) 
 
 EVERYONE = ROLES[1:]
 ADMINS_OF_A = ("unit_admin", "directory_admin")
+MEMBER_ADMINS_OF_A = ("unit_admin",)  # not directory admins: memberships give access to care information (PDL)
 
 
 @dataclass
@@ -125,6 +129,8 @@ def foreign_token(method: str) -> Setup:
 
 MEMBERS = "/api/v1/units/{unit_id}/members"
 MEMBER = "/api/v1/units/{unit_id}/members/{user_id}"
+PUBLICATION = MEMBER + "/publication"
+PUBLISH = {"public": True, "role_title": "Sjuksköterska"}
 
 CASES: list[Case] = [
     Case("GET /healthz", "", fixed("GET", "/healthz"), allow(200, *ROLES)),
@@ -143,17 +149,23 @@ CASES: list[Case] = [
         "DELETE /api/v1/tokens/{token_id}", "someone else's token",
         foreign_token("DELETE"), allow(404, otherwise=404),
     ),
-    Case("GET " + MEMBERS, "unit A", unit_path(MEMBERS, "A", "GET"), allow(200, *ADMINS_OF_A)),
-    Case("GET " + MEMBERS, "unit B", unit_path(MEMBERS, "B", "GET"), allow(200, "directory_admin")),
+    Case("GET " + MEMBERS, "unit A", unit_path(MEMBERS, "A", "GET"), allow(200, *MEMBER_ADMINS_OF_A)),
+    Case("GET " + MEMBERS, "unit B", unit_path(MEMBERS, "B", "GET"), allow(200)),
     Case(
-        "PUT " + MEMBER, "unit A", unit_path(MEMBER, "A", "PUT", {"role": "member"}), allow(200, *ADMINS_OF_A)
+        "PUT " + MEMBER, "unit A", unit_path(MEMBER, "A", "PUT", {"role": "member"}), allow(200, *MEMBER_ADMINS_OF_A)
     ),
     Case(
-        "PUT " + MEMBER, "unit B", unit_path(MEMBER, "B", "PUT", {"role": "member"}), allow(200, "directory_admin")
+        "PUT " + MEMBER, "unit B", unit_path(MEMBER, "B", "PUT", {"role": "member"}), allow(200)
     ),
-    Case("DELETE " + MEMBER, "unit A", unit_path(MEMBER, "A", "DELETE"), allow(204, *ADMINS_OF_A)),
-    Case("DELETE " + MEMBER, "unit B, not a member", unit_path(MEMBER, "B", "DELETE"),
-         allow(404, "directory_admin")),
+    Case("DELETE " + MEMBER, "unit A", unit_path(MEMBER, "A", "DELETE"), allow(204, *MEMBER_ADMINS_OF_A)),
+    Case("DELETE " + MEMBER, "unit B, not a member", unit_path(MEMBER, "B", "DELETE"), allow(404)),
+    Case(  # publishing gives no access to care information: directory administrators may too
+        "PUT " + PUBLICATION, "unit A", unit_path(PUBLICATION, "A", "PUT", PUBLISH), allow(200, *ADMINS_OF_A)
+    ),
+    Case(
+        "PUT " + PUBLICATION, "unit B, not a member", unit_path(PUBLICATION, "B", "PUT", PUBLISH),
+        allow(404, "directory_admin"),
+    ),
 ]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pyotp
 import pytest
 
-from auth.provider import Provider
+from auth.provider import IDP, Provider
 from tests.conftest import require_service
 from tests.identity.helpers import PASSWORD, form_fields, local_user
 
@@ -165,14 +165,14 @@ async def test_discovery_and_jwks_and_key_rotation(live, tmp_path):
     await asyncio.sleep(1.1)  # the running server re-reads the key file at most once a second
     after = (await (await live.client.get("/idp/jwks")).json())["keys"]
     assert len(after) == 2 and after[1]["kid"] == keys[0]["kid"]  # old key still published
-    assert live.ctx.services["idp"].keys.kid == after[0]["kid"]  # new key signs
+    assert live.ctx.need(IDP).keys.kid == after[0]["kid"]  # new key signs
 
 
 async def test_many_failures_from_one_address_are_slowed_down(live):
-    from auth.accounts import AddressLimiter
+    from auth.accounts import LOGIN_THROTTLE, LoginThrottle, ThrottlePolicy
     from tests.identity.helpers import login_via_forms
 
-    live.ctx.services["idp_address_limiter"] = AddressLimiter(limit=3)
+    live.ctx.provide(LOGIN_THROTTLE, LoginThrottle(ThrottlePolicy(per_source=3)))
     for attempt in range(3):
         answer = await login_via_forms(live.client, f"nobody{attempt}", "wrong-password", code="123456")
         assert answer.status == 401

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import socketio
 
+from server.core.connections import Connections
 from server.core.db import utcnow
 from server.core.models import User
-from server.core.realtime import Connections
 from server.identity import service, tokens
 from tests.conftest import bearer
 
@@ -66,7 +66,7 @@ async def test_membership_change_and_revocation_reach_open_sockets_at_once(clien
     sio = await connect(client, auth={"token": token})
     dropped = asyncio.Event()
     sio.on("disconnect", lambda *args: dropped.set())
-    connections: Connections = ctx.services["connections"]
+    connections: Connections = ctx.connections
     (sid,) = connections.of_user(user_id)
     assert connections.by_sid[sid].unit_ids == {unit_a}
 

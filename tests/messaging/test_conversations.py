@@ -9,6 +9,7 @@ from dataclasses import fields
 from sqlalchemy import select
 
 from server.core.models import AuditEvent
+from server.messaging.events import MESSAGING
 from server.messaging.models import Message, Receipt
 from server.messaging.service import NewMessage, NewReceipt
 from tests.messaging.conftest import unit_conversation
@@ -186,7 +187,7 @@ async def test_edit_and_retract_keep_the_original_for_the_record(client, ctx, wo
     assert forbidden["ok"] is False
     retracted = await anna.call("message:retract", {"message_id": sent["id"]})
     assert retracted["message"]["body"] is None and retracted["message"]["retracted_at"]
-    history = await ctx.services["messaging"].revisions(await _principal(ctx, world.anna.token), uuid.UUID(sent["id"]))
+    history = await ctx.need(MESSAGING).revisions(await _principal(ctx, world.anna.token), uuid.UUID(sent["id"]))
     assert [(version, action, text) for version, action, _at, text in history] == [
         (1, "edit", "Hämtas kl 14"),
         (2, "retract", "Hämtas kl 15"),
@@ -280,7 +281,7 @@ async def test_direct_conversation_between_persons(client, world, connect):
 async def test_system_notice_reaches_participants(client, ctx, world, connect):
     conversation = await unit_conversation(client, world)
     bertil = await connect(world.bertil)
-    service = ctx.services["messaging"]
+    service = ctx.need(MESSAGING)
     async with ctx.db.transaction() as session:
         message_id = await service.post_system_notice(
             session, uuid.UUID(conversation["id"]), "meeting_invitation", {"meeting_id": "m-1", "starts_at": "10:00"}
@@ -290,3 +291,60 @@ async def test_system_notice_reaches_participants(client, ctx, world, connect):
         "kind": "meeting_invitation",
         "data": {"meeting_id": "m-1", "starts_at": "10:00"},
     }
+
+
+async def test_a_participant_adds_a_unit_which_sees_history_and_live_events_at_once(client, ctx, world, connect):
+    """Issue 16 item 3: primary care joins a ward ↔ home care conversation later."""
+    conversation = await unit_conversation(client, world)
+    cid = conversation["id"]
+    anna = await connect(world.anna)
+    await connect(world.bertil)
+    cecilia = await connect(world.cecilia)
+    before = await anna.send(cid, "Hej hemtjänsten")
+    assert before["ok"] is True
+    url = f"/api/v1/conversations/{cid}/units"
+    body = {"unit_ids": [str(world.other)]}
+    # Not taking part: 404 like any conversation one cannot see (and no unit added).
+    denied = await client.post(url, json=body, headers=world.cecilia.headers)
+    assert denied.status == 404
+    response = await client.post(url, json=body, headers=world.bertil.headers)
+    assert response.status == 200, await response.text()
+    units = {p["unit_id"] for p in (await response.json())["participants"]}
+    assert units == {str(world.ward), str(world.home_care), str(world.other)}
+    # Everyone, the new unit included, gets the system notice live.
+    for listener in (anna, cecilia):
+        notice = await listener.wait_for("message:new", lambda m: m.get("kind") == "system")
+        assert notice["system"]["kind"] == "unit_added"
+        assert notice["system"]["data"]["unit_names"] == ["Vårdcentral Norr"]
+        assert notice["sender"]["id"] == str(world.bertil.user_id)
+    # The new unit reads the history and writes; the others get its message live.
+    listed = await client.get(f"/api/v1/conversations/{cid}/messages", headers=world.cecilia.headers)
+    assert before["message"]["id"] in [m["id"] for m in (await listed.json())["items"]]
+    reply = await cecilia.send(cid, "Vårdcentralen här")
+    assert reply["ok"] is True, reply
+    await anna.wait_for("message:new", lambda m: m["id"] == reply["message"]["id"])
+    # And new messages from the others reach it live, with a receipt for its unit (its inbox counts).
+    later = await anna.send(cid, "Välkomna")
+    live = await cecilia.wait_for("message:new", lambda m: m["id"] == later["message"]["id"])
+    assert str(world.other) in {r["unit_id"] for r in live["recipients"]}
+    inbox = await client.get(f"/api/v1/units/{world.other}/inbox", headers=world.cecilia.headers)
+    assert cid in {c["conversation_id"] for c in (await inbox.json())["conversations"]}
+    # Adding it again is a no-op (no second notice); unknown units and conversations between persons are refused.
+    again = await client.post(url, json=body, headers=world.anna.headers)
+    assert again.status == 200
+    unknown = await client.post(url, json={"unit_ids": [str(uuid.uuid4())]}, headers=world.anna.headers)
+    assert unknown.status == 422 and (await unknown.json())["code"] == "unknown_participant"
+    direct = await client.post(
+        "/api/v1/conversations", json={"subject": "Fråga", "user_ids": [str(world.bertil.user_id)]},
+        headers=world.anna.headers,
+    )  # fmt: skip
+    refused = await client.post(
+        f"/api/v1/conversations/{(await direct.json())['id']}/units", json=body, headers=world.anna.headers
+    )
+    assert refused.status == 403 and (await refused.json())["code"] == "forbidden"
+    async with ctx.db.transaction() as session:
+        rows = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "conversation.add_unit"))).all()
+        notices = (await session.scalars(select(Message).where(Message.system_kind == "unit_added"))).all()
+    assert [(r.object_id, r.details) for r in rows] == [(cid, {"added_unit_id": str(world.other)})]
+    assert rows[0].actor_unit_id == world.home_care
+    assert len(notices) == 1

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.app import create_app
 from server.core.calendar import RouteRef
 from server.core.context import CTX
+from server.messaging.events import MESSAGING
 from tests.messaging.conftest import unit_conversation
 
 FRIDAY_1550 = datetime(2026, 11, 27, 15, 50, tzinfo=UTC)  # a Friday
@@ -57,8 +58,8 @@ async def settle(listener, event, predicate, service, timeout=3.0):
 async def test_urgent_message_escalates_after_30_open_minutes_skipping_the_weekend(client, ctx, world, connect):
     clock = FakeClock(FRIDAY_1550)
     ctx.clock = clock
-    ctx.services["calendar"] = OfficeHours()
-    service = ctx.services["messaging"]
+    ctx.calendar = OfficeHours()
+    service = ctx.need(MESSAGING)
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
     bertil = await connect(world.bertil)
@@ -114,8 +115,8 @@ async def test_urgent_message_escalates_after_30_open_minutes_skipping_the_weeke
 async def test_acknowledged_in_time_never_escalates(client, ctx, world, connect):
     clock = FakeClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
     ctx.clock = clock
-    ctx.services["calendar"] = OfficeHours()
-    service = ctx.services["messaging"]
+    ctx.calendar = OfficeHours()
+    service = ctx.need(MESSAGING)
     conversation = await unit_conversation(client, world)
     anna = await connect(world.anna)
     bertil = await connect(world.bertil)
@@ -158,14 +159,14 @@ async def test_unit_deadline_is_configurable_by_unit_admin(client, ctx, world):
         json={"client_id": str(uuid.uuid4()), "body": "Bråttom", "priority": "urgent"},
     )
     assert response.status == 201
-    assert await ctx.services["messaging"].next_due() == datetime(2026, 11, 24, 9, 10, tzinfo=UTC)
+    assert await ctx.need(MESSAGING).next_due() == datetime(2026, 11, 24, 9, 10, tzinfo=UTC)
 
 
 async def test_escalation_timer_survives_a_restart(migrated, actors, client, ctx, world):
     """Send, stop the server, move time past the deadline, start a new server on the same database."""
     clock = FakeClock(FRIDAY_1550)
     ctx.clock = clock
-    ctx.services["calendar"] = OfficeHours()
+    ctx.calendar = OfficeHours()
     conversation = await unit_conversation(client, world)
     response = await client.post(
         f"/api/v1/conversations/{conversation['id']}/messages",
@@ -178,7 +179,7 @@ async def test_escalation_timer_survives_a_restart(migrated, actors, client, ctx
     app = create_app(migrated)
     later = app[CTX]
     later.clock = FakeClock(datetime(2026, 11, 30, 8, 25, tzinfo=UTC))
-    later.services["calendar"] = OfficeHours()
+    later.calendar = OfficeHours()
     async with TestClient(TestServer(app)) as restarted:
         for _ in range(50):
             listed = await restarted.get(

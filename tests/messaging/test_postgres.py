@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.core.context import CTX
+from server.messaging.events import MESSAGING
 from server.migrate import upgrade
 from tests.conftest import Actors, bearer
 
@@ -56,6 +57,6 @@ async def test_concurrent_sends_and_sync_on_postgresql(pg_database, settings):
             if not page["has_more"]:
                 break
         assert sorted(seen) == sorted({mid for _, mid in first}) and len(seen) == 30
-        assert await app[CTX].services["messaging"].next_due() is not None
+        assert await app[CTX].need(MESSAGING).next_due() is not None
         inbox = await (await client.get(f"/api/v1/units/{home}/inbox", headers=bearer(bo))).json()
         assert inbox["unacknowledged"] == 30

@@ -48,10 +48,18 @@ async def test_rest_parity_with_events(client, world, connect):
     assert ack.status == 200 and (await ack.json())["state"] == "acknowledged"
     await anna_socket.wait_for("receipt", lambda r: r["kind"] == "acknowledged")
 
-    edit = await client.patch(f"{base}/messages/{message['id']}", json={"body": "Ändrad"}, headers=world.anna.headers)
+    # Acknowledged: the text can no longer change (a correction is a new message replying to it).
+    refused = await client.patch(f"{base}/messages/{message['id']}", json={"body": "X"}, headers=world.anna.headers)
+    assert refused.status == 409 and (await refused.json())["code"] == "recipient_responded"
+    draft = await (
+        await client.post(
+            f"{base}/messages", json={"client_id": str(uuid.uuid4()), "body": "Utkast"}, headers=world.anna.headers
+        )
+    ).json()
+    edit = await client.patch(f"{base}/messages/{draft['id']}", json={"body": "Ändrad"}, headers=world.anna.headers)
     assert edit.status == 200 and (await edit.json())["body"] == "Ändrad"
     await bertil_socket.wait_for("message:updated", lambda m: m["body"] == "Ändrad")
-    retract = await client.post(f"{base}/messages/{message['id']}/retract", headers=world.anna.headers)
+    retract = await client.post(f"{base}/messages/{draft['id']}/retract", headers=world.anna.headers)
     assert retract.status == 200 and (await retract.json())["body"] is None
 
     second = await (
@@ -65,7 +73,7 @@ async def test_rest_parity_with_events(client, world, connect):
     assert returned.status == 200 and (await returned.json())["state"] == "returned"
 
     listed = await (await client.get(f"{base}/messages", headers=world.bertil.headers)).json()
-    assert [m["id"] for m in listed["items"]] == [message["id"], second["id"]]
+    assert [m["id"] for m in listed["items"]] == [message["id"], draft["id"], second["id"]]
     conversations = await (await client.get("/api/v1/conversations", headers=world.bertil.headers)).json()
     assert [c["id"] for c in conversations["items"]] == [conversation["id"]]
     one = await (await client.get(base, headers=world.bertil.headers)).json()
@@ -150,3 +158,38 @@ async def test_resend_of_a_message_with_an_attachment_returns_the_stored_message
         await client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=world.anna.headers)
     ).json()
     assert [m["body"] for m in listed["items"] if m["kind"] == "text"] == ["Epikris bifogad"]
+
+
+async def test_inbox_preview_is_the_last_message_people_wrote_and_each_preview_is_logged(client, ctx, world):
+    from sqlalchemy import select
+
+    from server.core.models import AuditEvent
+
+    conversation = await unit_conversation(client, world)
+    path = f"/api/v1/conversations/{conversation['id']}/messages"
+    for body in ("Första", "Patienten   behöver\nrullator " + "x" * 200):
+        sent = await client.post(path, headers=world.anna.headers, json={"client_id": str(uuid.uuid4()), "body": body})
+        assert sent.status == 201
+    listed = f"/api/v1/conversations?unit_id={world.home_care}"
+    plain = await (await client.get(listed, headers=world.bertil.headers)).json()
+    assert plain["items"][0]["last_message"] is None  # no preview unless asked: nothing decrypted, nothing logged
+
+    async def preview_rows() -> list[AuditEvent]:
+        async with ctx.db.transaction() as session:
+            query = select(AuditEvent).where(
+                AuditEvent.actor_user_id == world.bertil.user_id, AuditEvent.action == "conversation.preview"
+            )
+            return list((await session.execute(query)).scalars())
+
+    assert await preview_rows() == []
+    items = (await (await client.get(listed + "&preview=true", headers=world.bertil.headers)).json())["items"]
+    last = items[0]["last_message"]
+    assert last["text"] == "Patienten behöver rullator " + "x" * 93 and len(last["text"]) == 120
+    assert last["sender_name"] and last["retracted"] is False and last["attachments"] == 0
+    rows = await preview_rows()
+    assert [(row.object_id, row.case_ref) for row in rows] == [(conversation["id"], "LUS-2026-0042")]
+
+    retracted = await client.post(f"{path}/{last['id']}/retract", headers=world.anna.headers)
+    assert retracted.status == 200, await retracted.text()
+    items = (await (await client.get(listed + "&preview=true", headers=world.bertil.headers)).json())["items"]
+    assert items[0]["last_message"]["retracted"] is True and items[0]["last_message"]["text"] is None

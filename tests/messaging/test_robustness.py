@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.core.ratelimit import InMemoryRateLimiter
+from server.messaging.events import MESSAGING
 from tests.messaging.conftest import unit_conversation, url_of
 
 EVENTS = [
@@ -71,8 +72,8 @@ def generate_cases(count: int) -> list[tuple[str, object]]:
 
 
 async def test_hypothesis_malformed_events_never_break_the_server(client, ctx, world, connect):
-    ctx.services["ratelimiter"] = InMemoryRateLimiter()
-    config = ctx.services["messaging"].config
+    ctx.ratelimiter = InMemoryRateLimiter()
+    config = ctx.need(MESSAGING).config
     config.connection_events_per_window = 10_000
     config.user_events_per_window = 10_000
     conversation = await unit_conversation(client, world)
@@ -131,8 +132,8 @@ async def test_hypothesis_malformed_events_never_break_the_server(client, ctx, w
 
 
 async def test_rate_limits_refuse_with_a_clear_error_and_spare_others(client, ctx, world, connect):
-    ctx.services["ratelimiter"] = InMemoryRateLimiter()
-    config = ctx.services["messaging"].config
+    ctx.ratelimiter = InMemoryRateLimiter()
+    config = ctx.need(MESSAGING).config
     config.connection_events_per_window = 5
     conversation = await unit_conversation(client, world)
     bertil = await connect(world.bertil)
@@ -155,6 +156,37 @@ async def test_rate_limits_refuse_with_a_clear_error_and_spare_others(client, ct
         )
         results.append(response.status)
     assert results == [201, 201, 429]
+
+
+async def test_catching_up_on_a_backlog_larger_than_the_rate_budget_is_never_refused(client, ctx, world, connect):
+    ctx.ratelimiter = InMemoryRateLimiter()
+    config = ctx.need(MESSAGING).config
+    conversation = await unit_conversation(client, world)
+    anna = await connect(world.anna)
+    sent = [(await anna.send(conversation["id"], f"backlog {i}"))["message"]["id"] for i in range(12)]
+    # Budgets far smaller than the backlog in pages: 3 events per window, 2 messages per page.
+    config.connection_events_per_window = config.user_events_per_window = 3
+    config.sync_page_size = 2
+    bertil = await connect(world.bertil)
+    received: list[str] = []
+    cursor, has_more, pages = 0, True, 0
+    while has_more:
+        page = await bertil.call("sync", {"since": cursor})
+        assert page["ok"] is True, page  # the 7 pages of one catch-up never hit the limiter
+        received += [m["id"] for m in page["messages"]]
+        cursor, has_more, pages = page["cursor"], page["has_more"], pages + 1
+    assert received == sent and pages > 3
+    restarts = [await bertil.call("sync", {"since": 0}) for _ in range(3)]  # a new catch-up counts again
+    assert [ack["ok"] for ack in restarts] == [True, True, False]
+
+    received, cursor, has_more = [], 0, True  # the same over REST
+    while has_more:
+        response = await client.get(f"/api/v1/conversations/sync?since={cursor}", headers=world.britta.headers)
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        received += [m["id"] for m in page["messages"]]
+        cursor, has_more = page["cursor"], page["has_more"]
+    assert received == sent
 
 
 async def test_in_memory_rate_limiter_window():

@@ -11,8 +11,10 @@ import uuid
 
 from sqlalchemy import select
 
+from server.core.app_keys import ENVELOPE
 from server.core.envelope import Envelope, KeyRing, associated_data, rotate_keys
 from server.core.models import AuditEvent
+from server.messaging.events import MESSAGING
 from server.messaging.models import Message
 from tests.messaging.conftest import unit_conversation
 
@@ -56,7 +58,7 @@ async def test_database_holds_no_plaintext_and_key_rotation_keeps_everything_rea
     assert b"HEMLIG-BILAGA" not in raw and b"epikris" not in raw
 
     # a ciphertext moved to another row does not decrypt (associated data binds it)
-    envelope: Envelope = ctx.services["envelope"]
+    envelope: Envelope = ctx.need(ENVELOPE)
     async with ctx.db.transaction() as session:
         message = (await session.execute(select(Message))).scalars().first()
     from server.core.envelope import Sealed
@@ -75,7 +77,7 @@ async def test_database_holds_no_plaintext_and_key_rotation_keeps_everything_rea
     rotation = asyncio.create_task(
         rotate_keys(
             KeyRing(key_file) and Envelope(KeyRing(key_file)),
-            [ctx.services["messaging"].rewrap_batch],
+            [ctx.need(MESSAGING).rewrap_batch],
             batch_size=1,
             grace_seconds=0.3,
         )
@@ -95,14 +97,14 @@ async def test_database_holds_no_plaintext_and_key_rotation_keeps_everything_rea
         await asyncio.sleep(0.05)
     report = rotation.result()
     assert report.retired == [old_kek] and report.rewrapped >= 3
-    assert old_kek not in KeyRing(key_file).ids()
+    assert KeyRing(key_file).retired_ids() == [old_kek]  # kept, wrapped: older backups stay readable
 
     listed = await client.get(
         f"/api/v1/conversations/{conversation['id']}/messages?limit=200", headers=world.bertil.headers
     )
     bodies = [m["body"] for m in (await listed.json())["items"]]
     assert bodies[0] == SECRET_TEXT + "-v2" and len(bodies) == 1 + len(during)
-    history = await ctx.services["messaging"].revisions(
+    history = await ctx.need(MESSAGING).revisions(
         await _principal(ctx, world.anna), uuid.UUID(sent["message"]["id"])
     )
     assert history[0][3] == SECRET_TEXT
@@ -123,7 +125,7 @@ async def _principal(ctx, person):
 
 async def test_keys_rotate_cli(settings, migrated):
     env = {**os.environ, "BRYGGA_DATA_DIR": str(settings.data_dir)}
-    first = KeyRing(settings.effective_key_file).active_id
+    first = KeyRing(settings.effective_key_file, create=True).active_id
     result = subprocess.run(
         [sys.executable, "-m", "server", "keys", "rotate", "--grace", "0"],
         env=env,
@@ -133,7 +135,8 @@ async def test_keys_rotate_cli(settings, migrated):
     )
     assert result.returncode == 0, result.stderr
     assert "Active key is now" in result.stdout and first in result.stdout
-    assert KeyRing(settings.effective_key_file).ids() != [first]
+    keyring = KeyRing(settings.effective_key_file)
+    assert keyring.active_id != first and keyring.retired_ids() == [first]
 
 
 async def test_outsider_gets_404_and_the_denial_is_audited(client, ctx, world, connect):
@@ -201,6 +204,28 @@ async def test_reads_and_downloads_are_in_the_access_log(client, ctx, world):
     assert by_action["attachment.download"].object_id == uploaded["id"]
 
 
+async def test_a_pdf_preview_is_inline_in_a_sandbox_only_our_page_may_frame(client, world):
+    conversation = await unit_conversation(client, world)
+    uploaded = await (await upload(client, conversation["id"], world.anna, b"%PDF-1.4 plan")).json()
+    text = await (await upload(client, conversation["id"], world.anna, b"rad", "text/plain", "a.txt")).json()
+    sent = await client.post(
+        f"/api/v1/conversations/{conversation['id']}/messages",
+        headers=world.anna.headers,
+        json={"client_id": str(uuid.uuid4()), "body": "Bilagor", "attachments": [uploaded["id"], text["id"]]},
+    )
+    assert sent.status == 201
+    base = f"/api/v1/conversations/{conversation['id']}/attachments"
+    preview = await client.get(f"{base}/{uploaded['id']}?inline=true", headers=world.bertil.headers)
+    assert preview.headers["Content-Disposition"].startswith("inline;")
+    assert preview.headers["Content-Security-Policy"] == "default-src 'none'; sandbox; frame-ancestors 'self'"
+    assert preview.headers["X-Frame-Options"] == "SAMEORIGIN"
+    for url in (f"{base}/{uploaded['id']}", f"{base}/{text['id']}?inline=true"):  # a download; text never inline
+        saved = await client.get(url, headers=world.bertil.headers)
+        assert saved.headers["Content-Disposition"].startswith("attachment;")
+        assert saved.headers["Content-Security-Policy"] == "default-src 'none'; sandbox; frame-ancestors 'none'"
+        assert saved.headers["X-Frame-Options"] == "DENY"
+
+
 async def test_upload_limits_type_and_sniffing(client, ctx, world):
     conversation = await unit_conversation(client, world)
     exe = await upload(
@@ -210,6 +235,12 @@ async def test_upload_limits_type_and_sniffing(client, ctx, world):
     fake_pdf = await upload(client, conversation["id"], world.anna, b"MZ\x90\x00 not a pdf" * 10)
     assert fake_pdf.status == 415 and (await fake_pdf.json())["code"] == "content_type_mismatch"
     ctx.settings.max_upload_bytes = 1024 * 1024
+    # What the web client checks before uploading: the same limit and allow-list the upload enforces.
+    limits = await (await client.get("/api/v1/attachment-limits", headers=world.anna.headers)).json()
+    assert limits["max_bytes"] == 1024 * 1024
+    types = {kind["content_type"]: kind["extensions"] for kind in limits["types"]}
+    assert types["application/pdf"] == [".pdf"] and types["image/jpeg"] == [".jpg", ".jpeg"]
+    assert "application/x-msdownload" not in types and all(types.values())
     too_big = await upload(client, conversation["id"], world.anna, b"%PDF-" + b"0" * (2 * 1024 * 1024))
     assert too_big.status == 413
     outsider = await upload(client, conversation["id"], world.cecilia, b"%PDF-1.4 x")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import socketio
 
 from server.core.db import Database
 from server.identity import service, tokens
@@ -65,7 +66,7 @@ async def start_node(
     )
     node = Node(port, process, log)
     async with aiohttp.ClientSession() as http:
-        for _ in range(150):
+        for _ in range(600):  # up to 60 s: starting a node takes long on a loaded 2-core machine
             if process.poll() is not None:
                 raise RuntimeError(f"node {name} exited: {log.read_text()[-2000:]}")
             try:
@@ -91,3 +92,13 @@ async def user_with_tokens(
             return user.id, [(token.id, secret) for token, secret in made]
     finally:
         await db.close()
+
+
+async def shut_down(clients: list[socketio.AsyncClient], nodes: list[Node]) -> str:
+    """Disconnect the clients, stop the nodes; returns the nodes' logs (callers check for tracebacks)."""
+    for sio in clients:
+        if sio.connected:
+            await sio.disconnect()
+    for node in nodes:
+        node.stop()
+    return "".join(node.log.read_text() for node in nodes)

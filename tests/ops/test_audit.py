@@ -20,10 +20,10 @@ from server.audit import chain
 from server.audit.service import record
 from server.core.db import Database
 from server.core.models import AuditEvent
-from server.identity.principal import Principal
+from server.core.principal import Principal
 from server.migrate import upgrade
 from server.settings import Settings
-from tests.conftest import bearer
+from tests.conftest import bearer, with_keys
 
 
 def brygga(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ def seq_named(result: subprocess.CompletedProcess[str]) -> int | None:
 
 
 async def check_tamper_detection(settings: Settings, edit_row) -> None:
-    db = Database(settings.effective_database_url)
+    db = with_keys(Database(settings.effective_database_url), settings)
     try:
         await fill(db, 12)
         await seal(db, settings)
@@ -75,7 +75,7 @@ async def check_tamper_detection(settings: Settings, edit_row) -> None:
         assert brygga(settings, "audit", "verify").returncode == 0
 
     # An editor who also recomputes the row's hash is caught at the very next link and by the checkpoint.
-    db = Database(settings.effective_database_url)
+    db = with_keys(Database(settings.effective_database_url), settings)
     try:
         async with db.transaction() as session:
             row = (await session.execute(select(AuditEvent).where(AuditEvent.seq == seqs[3]))).scalar_one()
@@ -116,12 +116,18 @@ async def test_verify_names_the_edited_row_on_postgresql(settings, pg_database):
     await check_tamper_detection(settings, edit_row)
 
 
+async def sealed_sqlite(settings: Settings, rows: int) -> Database:
+    """The test's SQLite database with `rows` audit rows, chained and sealed by a checkpoint."""
+    settings.database_url = settings.effective_database_url
+    db = with_keys(Database(settings.database_url), settings)
+    await fill(db, rows)
+    await seal(db, settings)
+    return db
+
+
 async def test_deleted_row_and_forged_checkpoint_are_reported(migrated):
-    migrated.database_url = migrated.effective_database_url
-    db = Database(migrated.database_url)
+    db = await sealed_sqlite(migrated, 6)
     try:
-        await fill(db, 6)
-        await seal(db, migrated)
         async with db.transaction() as session:
             seqs = list((await session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq))).scalars())
     finally:
@@ -225,7 +231,8 @@ async def test_auditor_exports_access_log_for_a_case_and_a_user(client, ctx, act
     rest = await second.json()
     # The auditor's own first read of this case is part of the case's access log too.
     assert [(item["action"], item["object_id"]) for item in rest["items"]] == [
-        ("conversation.read", "c2"), ("audit.export", None)
+        ("conversation.read", "c2"),
+        ("audit.export", None),
     ]
     assert rest["next_after_seq"] == rest["items"][-1]["seq"]
 
@@ -244,11 +251,43 @@ async def test_auditor_exports_access_log_for_a_case_and_a_user(client, ctx, act
 
     # Reads of the audit log are themselves in the audit log, and so is the denied attempt.
     async with ctx.db.transaction() as session:
-        reads = list(
-            (await session.execute(select(AuditEvent).where(AuditEvent.action == "audit.export"))).scalars()
-        )
+        reads = list((await session.execute(select(AuditEvent).where(AuditEvent.action == "audit.export"))).scalars())
     assert [(row.outcome, row.actor_user_id == auditor_id) for row in reads] == [
-        ("denied", False), ("allowed", True), ("allowed", True), ("allowed", True)
+        ("denied", False),
+        ("allowed", True),
+        ("allowed", True),
+        ("allowed", True),
     ]
     assert reads[1].case_ref == "case-77" and reads[1].details["rows"] == 2
     assert reads[3].object_id == str(nurse_id) and reads[3].details["format"] == "csv"
+
+
+async def test_downgrade_past_the_audit_migrations_is_refused_and_overdue_unchained_rows_are_reported(migrated):
+    db = await sealed_sqlite(migrated, 5)
+    try:
+        # An operator's downgrade to a release before the audit chain (0005) would drop the chain and the
+        # signed checkpoints: refused (sealed columns and TOTP secrets refuse on the way, before the audit
+        # guard).
+        env = {**os.environ, "BRYGGA_DATA_DIR": str(migrated.data_dir), "BRYGGA_DATABASE_URL": migrated.database_url}
+        downgrade = subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", "alembic.ini", "downgrade", "0005_video"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert downgrade.returncode != 0 and "refusing to downgrade below" in downgrade.stderr
+        tables = {row[0] for row in sqlite3.connect(migrated.data_dir / "brygga.db").execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}  # fmt: skip
+        assert {"audit_events", "audit_checkpoints"} <= tables
+        assert brygga(migrated, "audit", "verify").returncode == 0  # chain and checkpoint intact
+
+        # A chain reset some other way (columns emptied, checkpoints gone) leaves old rows unchained:
+        # reported, not "Audit log OK". Rows written a moment ago and not chained yet are normal.
+        with sqlite3.connect(migrated.data_dir / "brygga.db") as raw:
+            raw.execute("DELETE FROM audit_checkpoints")
+            raw.execute("UPDATE audit_events SET chain_pos = NULL, prev_hash = NULL, hash = NULL")
+            raw.execute("UPDATE audit_events SET at = datetime(at, '-1 hour')")
+        await fill(db, 2)
+    finally:
+        await db.close()
+    verified = brygga(migrated, "audit", "verify")
+    assert verified.returncode == 1, verified.stdout
+    assert "5 rows written over 0:10:00 ago are not chained" in verified.stderr

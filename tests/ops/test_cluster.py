@@ -12,7 +12,7 @@ import socketio
 
 from server.migrate import upgrade
 from tests.conftest import REDIS_URL, bearer, port_open, require_service
-from tests.ops.nodes import node_env, start_node, user_with_tokens
+from tests.ops.nodes import node_env, shut_down, start_node, user_with_tokens
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -70,9 +70,5 @@ async def test_revocation_on_node_a_drops_sockets_on_node_b(tmp_path, pg_databas
         await wait_for(lambda: not again.connected, timeout=2.0)
         assert bystander.connected
     finally:
-        for sio in clients:
-            if sio.connected:
-                await sio.disconnect()
-        node_a.stop()
-        node_b.stop()
-    assert "Traceback" not in node_a.log.read_text() + node_b.log.read_text()
+        logs = await shut_down(clients, [node_a, node_b])
+    assert "Traceback" not in logs

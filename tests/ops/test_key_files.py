@@ -18,8 +18,9 @@ LOADERS = {
         "print(key_id_of(load_or_create_signing_key(d).public_key()))"
     ),
     "key-encryption keys": (
-        "from server.core.envelope import KeyRing; print(KeyRing(d / 'kek.json').active()[1].hex())"
+        "from server.core.envelope import KeyRing; print(KeyRing(d / 'kek.json', create=True).active()[1].hex())"
     ),
+    "blind-index key": "from server.core.keyfiles import secret; print(secret(d / 'blind-index.key').hex())",
     "identity provider keys": "from auth.keys import load_or_create; print(load_or_create(d / 'jwks.json')[0]['kid'])",
 }
 

@@ -5,27 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from server.core import leases
-from server.core.db import Database, utcnow
-from server.migrate import upgrade
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, settings):
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_database")
-    return settings.effective_database_url
-
-
-@pytest.fixture
-async def db(db_url, settings):
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await upgrade(db_url)
-    database = Database(db_url)
-    yield database
-    await database.close()
+from server.core.db import utcnow
 
 
 async def test_one_owner_renewal_release_and_takeover_after_expiry(db):
@@ -87,3 +68,28 @@ async def test_keeper_holds_and_another_keeper_takes_over_when_it_stops(db):
     task_b.cancel()
     await asyncio.gather(task_b, return_exceptions=True)
     assert changes[0] == ("node-a", True) and changes[1] == ("node-b", True)
+
+
+async def test_a_server_stopped_right_after_starting_gives_its_leases_back(migrated):
+    """Stopped while its lease keepers were still taking their leases (a restart, a deploy), a node must
+    hand them back at once so another node takes over now, not after the TTL; a keeper cancelled in the
+    middle of its statement once left SQLite's write lock behind and the release timed out."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from sqlalchemy import select
+
+    from server.app import create_app
+    from server.core.db import Database
+    from server.core.models import Lease
+
+    for _ in range(4):
+        client = TestClient(TestServer(create_app(migrated)))
+        await client.start_server()
+        await client.get("/healthz")
+        await client.close()
+        db = Database(migrated.effective_database_url)
+        try:
+            async with db.transaction() as session:
+                held = (await session.execute(select(Lease.name))).scalars().all()
+        finally:
+            await db.close()
+        assert held == []

@@ -46,6 +46,7 @@ async def test_local_cluster_two_nodes_share_users_and_socket_rooms():
         "BRYGGA_CLUSTER_PORTS": f"{port_a} {port_b}",
         "BRYGGA_CLUSTER_REDIS_PORT": str(redis_port),
         "BRYGGA_CLUSTER_NGINX_PORT": str(nginx_port),
+        "BRYGGA_CLUSTER_TURN_PORT": str(free_port()),
     }
     try:
         started = cluster(env, "start")

@@ -34,6 +34,7 @@ from server.core.db import Database
 from server.identity import service as identity
 from server.messaging.plugin import ESCALATION_LEASE
 from server.migrate import upgrade
+from server.settings import Settings
 from tests.conftest import REDIS_URL, bearer, port_open, require_service
 from tests.ops.nodes import start_node
 
@@ -88,9 +89,15 @@ async def unit_admin_token(database_url: str, unit_id: uuid.UUID) -> str:
 async def test_node_killed_during_load_loses_nothing_and_escalations_move(tmp_path, pg_database):
     require_service(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
     await upgrade(pg_database)
-    topology = await build_topology(pg_database, 2 * SENDERS, unit_size=4)
-    # All nodes share one key-encryption key file (deploy/ mounts the same keys directory).
-    env = {"BRYGGA_MESSAGING_LEASE_TTL_SECONDS": str(LEASE_TTL), "BRYGGA_KEY_FILE": str(tmp_path / "kek.json")}
+    # All nodes share the key files (deploy/ mounts the same keys directory): the key-encryption key and
+    # the blind-index key; the topology's sealed subjects use them too.
+    keys = Settings(data_dir=tmp_path, database_url=pg_database)
+    topology = await build_topology(keys, 2 * SENDERS, unit_size=4)
+    env = {
+        "BRYGGA_MESSAGING_LEASE_TTL_SECONDS": str(LEASE_TTL),
+        "BRYGGA_KEY_FILE": str(keys.effective_key_file),
+        "BRYGGA_INDEX_KEY_FILE": str(keys.effective_index_key_file),
+    }
     node_a = await start_node(tmp_path, "a", pg_database, CLUSTER_REDIS_URL, env)
     node_b = await start_node(tmp_path, "b", pg_database, CLUSTER_REDIS_URL, env)
     db = Database(pg_database)

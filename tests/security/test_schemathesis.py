@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.security.serve import serve_env, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = os.environ.get("BRYGGA_SCHEMATHESIS_EXAMPLES", "30")
@@ -39,32 +37,13 @@ def failures_of(output: str) -> str:
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_errors_or_schema_violations(tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "BRYGGA_DATA_DIR": str(tmp_path / "data"),
-        "BRYGGA_PORT": str(port),
-        "BRYGGA_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "BRYGGA_LOG_LEVEL": "WARNING",
-    }
-    env.pop("BRYGGA_DATABASE_URL", None)
-    env.pop("BRYGGA_REDIS_URL", None)
+    env = serve_env(tmp_path / "data")
     run(env, "migrate")
     run(env, "seed-demo")
     roles = ["--role", "auditor", "--role", "directory_admin"]
     run(env, "user", "create", "--login", "fuzzer", "--name", "Fuzz Tester", *roles)
     token = run(env, "token", "create", "--user", "fuzzer", "--name", "schemathesis").splitlines()[-1]
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "server", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as ready:
-                    if ready.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
+    with (tmp_path / "server.log").open("wb") as log, serving(env, log) as base:
         result = subprocess.run(
             [
                 str(Path(sys.executable).with_name("schemathesis")), "run", f"{base}/api/openapi.json",
@@ -77,10 +56,6 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(tmp_path):
         report = result.stdout[-6000:]
         assert result.returncode == 0, failures_of(result.stdout) + report
         assert "Tested: " in report
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
     # aiohttp logs the malformed-header probes it answers with 400; what must not appear is our last-resort
     # handler's entry for an exception escaping a handler (a 500).
     server_log = (tmp_path / "server.log").read_text()

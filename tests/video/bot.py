@@ -63,11 +63,25 @@ class MovingPattern(VideoStreamTrack):
 
 
 class Bot:
-    def __init__(self, base_url: str, auth: dict[str, str], meeting_id: str, *, publish_video: bool = True) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        auth: dict[str, str],
+        meeting_id: str,
+        *,
+        publish_video: bool = True,
+        rejoin: bool = False,
+        http_session: Any = None,
+    ) -> None:
+        """`rejoin`: like the web client, reconnect and join again after a lost connection or
+        `video:media_failed` (the meeting moved to another node)."""
         self.base_url = base_url
         self.auth = auth
         self.meeting_id = meeting_id
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.rejoins = rejoin
+        self.sio = socketio.AsyncClient(
+            reconnection=rejoin, reconnection_delay=0.3, reconnection_delay_max=2, http_session=http_session
+        )
         self.pc: RTCPeerConnection | None = None
         self.ack: dict[str, Any] = {}
         self.state = "new"
@@ -79,6 +93,7 @@ class Bot:
         self.participants: list[dict[str, Any]] = []
         self.lobby: list[dict[str, Any]] = []
         self.events: list[str] = []
+        self.event_times: list[tuple[str, float]] = []  # (event, time.monotonic())
         self.admitted = asyncio.Event()
         self.tracks: dict[str, dict[str, str]] = {}
         self.publish_video = publish_video
@@ -87,26 +102,41 @@ class Bot:
 
         @self.sio.on("video:offer")
         async def on_offer(data: dict[str, Any]) -> None:
-            self.events.append("video:offer")
+            self.note("video:offer")
             await self.handle_offer(data)
 
         @self.sio.on("video:participants")
         async def on_participants(data: dict[str, Any]) -> None:
-            self.events.append("video:participants")
+            self.note("video:participants")
             self.participants = data["participants"]
 
         @self.sio.on("video:lobby")
         async def on_lobby(data: dict[str, Any]) -> None:
-            self.events.append("video:lobby")
+            self.note("video:lobby")
             self.lobby = data["waiting"]
 
         @self.sio.on("video:admitted")
         async def on_admitted(data: dict[str, Any]) -> None:
-            self.events.append("video:admitted")
+            self.note("video:admitted")
             self.admitted.set()
 
-        for name in ("video:removed", "video:ended", "video:media_failed", "video:mute_request"):
-            self.sio.on(name, lambda data, name=name: self.events.append(name))
+        for name in ("video:removed", "video:ended", "video:mute_request"):
+            self.sio.on(name, lambda data, name=name: self.note(name))
+
+        @self.sio.on("video:media_failed")
+        async def on_media_failed(data: dict[str, Any]) -> None:
+            self.note("video:media_failed")
+            if self.rejoins:
+                await self.rejoin()
+
+        connected_before = False
+
+        @self.sio.on("connect")
+        async def on_connect() -> None:
+            nonlocal connected_before
+            if connected_before and self.rejoins and self.ack:
+                self.tasks.append(asyncio.ensure_future(self.rejoin()))
+            connected_before = True
 
     async def connect(self) -> None:
         await self.sio.connect(self.base_url, auth=self.auth, transports=["websocket"], wait_timeout=10)
@@ -120,6 +150,19 @@ class Bot:
             if self.state == "joined":
                 self.participants = self.ack["participants"]
         return self.ack
+
+    def note(self, event: str) -> None:
+        self.events.append(event)
+        self.event_times.append((event, time.monotonic()))
+
+    async def rejoin(self) -> None:
+        """A fresh peer connection and a new join (reaches the room's current owner)."""
+        if self.pc is not None:
+            pc, self.pc = self.pc, None
+            await pc.close()
+        self.tracks = {}
+        self.note("rejoin")
+        await self.join()
 
     def peer(self) -> RTCPeerConnection:
         if self.pc is None:

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from server.settings import Settings
+from server.video.media import MEDIA
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Actors, free_port
 from tests.video.bot import Bot, serve
 
@@ -161,9 +162,7 @@ async def chat_round(
             headers=officer_headers,
         ) as response:
             answered = response.status
-        await chat.get_by_test_id("chat-message").filter(has_text="Hemtjänsten tar emot kl 14").wait_for(
-            timeout=10_000
-        )
+        await chat.get_by_test_id("chat-message").filter(has_text="Hemtjänsten tar emot kl 14").wait_for(timeout=10_000)
         async with http.get(f"/api/v1/conversations/{conversation_id}/messages", headers=officer_headers) as response:
             stored = [m["body"] for m in (await response.json())["items"] if m["kind"] == "text"]
     return {
@@ -172,6 +171,25 @@ async def chat_round(
         "guest_panels": await guest_page.get_by_test_id("chat").count(),
         "stored": stored,
     }
+
+
+async def book_with_guests(http: Any, headers: dict[str, str], body: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Book the meeting with two guest links; the second guest redeems hers by API (she will wait in the
+    lobby as a bot). Returns (meeting, links, the waiting guest's redemption)."""
+    async with http.post("/api/v1/meetings", json=body, headers=headers) as response:
+        meeting = await response.json()
+    links = []
+    for label in ("Patient", "Anhörig"):
+        async with http.post(
+            f"/api/v1/meetings/{meeting['id']}/guest-links", json={"label": label}, headers=headers
+        ) as response:
+            links.append(await response.json())
+    async with http.post(
+        "/api/v1/guest-links/redeem",
+        json={"link": links[1]["url"].split("#guest=")[1], "name": "Väntande gäst", "code": links[1]["code"]},
+    ) as response:
+        waiting_guest = await response.json()
+    return meeting, links, waiting_guest
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,20 +233,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "invited_unit_ids": [str(home_care)],
                 "conversation_id": conversation_id,
             }
-            async with http.post("/api/v1/meetings", json=body, headers=headers) as response:
-                meeting = await response.json()
-            links = []
-            for label in ("Patient", "Anhörig"):
-                async with http.post(
-                    f"/api/v1/meetings/{meeting['id']}/guest-links", json={"label": label}, headers=headers
-                ) as response:
-                    links.append(await response.json())
-            # The second guest redeems by API and stays in the waiting room as a bot.
-            async with http.post(
-                "/api/v1/guest-links/redeem",
-                json={"link": links[1]["url"].split("#guest=")[1], "name": "Väntande gäst", "code": links[1]["code"]},
-            ) as response:
-                waiting_guest = await response.json()
+            meeting, links, waiting_guest = await book_with_guests(http, headers, body)
         meeting_id = meeting["id"]
 
         if coturn is not None:
@@ -342,7 +347,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             call_section = p.page.get_by_test_id("call")
             result["participant_ids"][p.label] = await call_section.get_attribute("data-participant-id")
             result["ice_routes"][p.label] = await call_section.get_attribute("data-ice-route")
-        media = ctx.services["video.media"]
+        media = ctx.need(MEDIA)
         result["relay_stats"] = await media.stats(__import__("uuid").UUID(meeting_id))
         result["relay_os_pid"] = media.worker_pid(__import__("uuid").UUID(meeting_id))
         result["server_os_pid"] = __import__("os").getpid()
@@ -395,7 +400,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         }
                     )
         with contextlib.suppress(Exception):
-            media = ctx.services["video.media"]
+            media = ctx.need(MEDIA)
             result["relay_stats"] = await media.stats(__import__("uuid").UUID(meeting_id))
     finally:
         for participant_bot in bots:
@@ -413,14 +418,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main() -> None:
+def scenario_arguments() -> argparse.ArgumentParser:
+    """What every scenario takes: where to write the result, the namespace's two addresses."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--addresses", nargs=2, required=True)
-    parser.add_argument("--browsers", action="store_true")
-    parser.add_argument("--relay-only", action="store_true")
     parser.add_argument("--sample-seconds", type=float, default=4.0)
-    args = parser.parse_args()
+    return parser
+
+
+def run_and_write(run: Any, args: argparse.Namespace) -> None:
+    """Run a scenario and write what it observed (or its error) as JSON for the test to assert on."""
     try:
         result = asyncio.run(run(args))
     except Exception as exc:
@@ -429,6 +437,13 @@ def main() -> None:
         result = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-4000:]}
     Path(args.out).write_text(json.dumps(result, indent=1, default=str))
     sys.exit(0)
+
+
+def main() -> None:
+    parser = scenario_arguments()
+    parser.add_argument("--browsers", action="store_true")
+    parser.add_argument("--relay-only", action="store_true")
+    run_and_write(run, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import socketio
 
+from server.core.principal import Principal
+from server.video.service import identity_method
 from tests.conftest import bearer
 
 
@@ -206,3 +209,16 @@ async def test_booking_from_a_conversation_posts_the_invitation_there(client, ac
     assert invitation["kind"] == "video_meeting_booked"
     assert invitation["data"]["meeting_id"] == meeting["id"]
     assert invitation["data"]["join_path"] == meeting["join_path"]
+
+
+def test_identification_method_is_a_known_name_never_a_raw_urn():
+    def method(auth_method: str, acr: str | None) -> str:
+        return identity_method(Principal(uuid.uuid4(), "N", auth_method=auth_method, acr=acr))
+
+    assert method("session", "urn:brygga:loa:2fa") == "password_otp"  # the built-in provider
+    assert method("session", "http://id.elegnamnden.se/loa/1.0/loa3") == "eid_loa3"
+    assert method("session", "urn:example:siths:loa3") == "siths"
+    assert method("session", "urn:oid:1.2.752.201.3.2") == "other"  # unknown assurance: no URN shown
+    assert method("session", None) == "session"
+    assert method("token", None) == "token"
+    assert method("saml-weird", None) == "other"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import socketio
 
+from server.video.media import MEDIA
 from server.video.turn import ice_servers, turn_credentials
 from tests.conftest import bearer
 from tests.video.test_meetings import book, conversation_between, redeemed_guest_link, setup_people
@@ -108,7 +109,7 @@ async def test_waiting_room_admission_and_host_controls(client, actors, ctx):
         assert joined["ice_servers"] == [] and joined["ice_transport_policy"] == "all"  # never public STUN
         offer = await officer.wait_for("video:offer")
         assert "m=video" in offer["sdp"] and offer["publish"].keys() == {"audio", "video"}
-        media = ctx.services["video.media"]
+        media = ctx.need(MEDIA)
         relay_pid = media.worker_pid(uuid.UUID(meeting_id))
         assert relay_pid is not None and relay_pid != os.getpid() and process_alive(relay_pid)
 
@@ -234,7 +235,7 @@ async def test_meeting_chat_is_the_linked_conversation_for_staff_who_may_post_th
 
 async def test_relay_crash_is_reported_and_idle_relay_stops(client, actors, ctx):
     people = await meeting_with_people(client, actors)
-    media = ctx.services["video.media"]
+    media = ctx.need(MEDIA)
     room = uuid.UUID(people["meeting"])
     async with Peer(client, {"token": people["officer"]}) as officer:
         officer.meeting_id = people["meeting"]
@@ -261,6 +262,29 @@ async def test_relay_crash_is_reported_and_idle_relay_stops(client, actors, ctx)
         assert media.worker_pid(room) is None and not process_alive(fresh)
 
 
+async def test_joining_again_on_the_same_connection_starts_media_afresh(client, actors, ctx):
+    """A client told video:media_failed makes a fresh peer connection and joins again on the same socket;
+    the relay must offer it media again (not answer "joined" and leave it without any)."""
+    people = await meeting_with_people(client, actors)
+    media = ctx.need(MEDIA)
+    room = uuid.UUID(people["meeting"])
+    async with Peer(client, {"token": people["officer"]}) as officer:
+        officer.meeting_id = people["meeting"]
+        first = await officer.call("video:join")
+        await officer.wait_for("video:offer")
+        relay = media.worker_pid(room)
+        officer.events.clear()
+
+        again = await officer.call("video:join")
+        assert again["state"] == "joined"
+        offer = await officer.wait_for("video:offer")
+        assert offer["publish"]  # a new peer connection publishes again
+        assert media.worker_pid(room) == relay  # same room, same relay: only this peer started over
+        participants = await officer.wait_for("video:participants")
+        assert [p["participant_id"] for p in participants["participants"]] == [again["participant_id"]]
+        assert again["participant_id"] != first["participant_id"]
+
+
 async def test_events_are_rate_limited_per_connection(client, actors):
     people = await meeting_with_people(client, actors)
     async with Peer(client, {"token": people["officer"]}) as officer:
@@ -284,3 +308,10 @@ def test_turn_credentials_follow_the_turn_rest_scheme():
     assert ice_servers(["turn:x:3478"], "", "p", now, 60) == []
     (server,) = ice_servers(["turns:turn.example.se:443?transport=tcp"], "s3cret", "p", now, 60)
     assert server.urls == ["turns:turn.example.se:443?transport=tcp"] and server.username.endswith(":p")
+
+
+def test_turn_urls_are_read_from_the_environment_as_a_comma_separated_list(monkeypatch):
+    from server.settings import Settings
+
+    monkeypatch.setenv("BRYGGA_TURN_URLS", "turn:10.0.0.5:3478?transport=udp, turns:turn.example.se:443?transport=tcp")
+    assert Settings().turn_urls == ["turn:10.0.0.5:3478?transport=udp", "turns:turn.example.se:443?transport=tcp"]

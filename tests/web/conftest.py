@@ -86,7 +86,8 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
             {
                 "organisation_id": region["id"], "name": "Avdelning 64, Södersjukhuset", "unit_type": "ward",
                 "municipality_code": "0180",
-                "routes": [{"channel": "phone", "label": "Expedition", "value": "08-616 64 00", "purpose": "general"}],
+                "routes": [{"channel": "phone", "label": "Expedition", "value": "08-616 64 00", "purpose": "general",
+                            "hours": "always"}],
             },
         )  # fmt: skip
         municipal = await api(

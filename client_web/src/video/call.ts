@@ -13,6 +13,7 @@ export type Participant = {
   audio: boolean;
   video: boolean;
   screen: boolean;
+  hand: boolean;
 };
 
 /** A message of the meeting chat, which is the meeting's linked conversation (fields used here). */
@@ -50,6 +51,7 @@ export type CallEvents = {
 };
 
 const CHAT_SEND_ATTEMPTS = 3;
+const REJOIN_ATTEMPTS = 5;
 
 const VIDEO_CAPS: RTCRtpEncodingParameters = { maxBitrate: 500_000, maxFramerate: 15 };
 
@@ -72,8 +74,13 @@ export class MeetingCall {
     private local: MediaStream,
     private events: CallEvents,
   ) {
-    // Same origin; the token travels in the socket.io auth payload, never in a URL.
-    this.socket = io({ auth, transports: ["websocket"], reconnection: false });
+    // Same origin; the token travels in the socket.io auth payload, never in a URL. After a reconnect
+    // (e.g. the node we were on died) we join again: the meeting goes on on another node.
+    this.socket = io({ auth, transports: ["websocket"], reconnectionDelay: 300, reconnectionDelayMax: 2000 });
+    this.socket.on("connect", () => {
+      if (this.connectedBefore && this.joining) void this.rejoin();
+      this.connectedBefore = true;
+    });
     this.socket.on("video:offer", (offer: Offer) => {
       this.ready = this.ready.then(() => this.answer(offer)).catch((error) => console.warn("negotiation", error));
     });
@@ -84,7 +91,8 @@ export class MeetingCall {
     this.socket.on("video:admitted", () => void this.join());
     this.socket.on("video:ended", () => this.finish("ended"));
     this.socket.on("video:removed", () => this.finish("removed"));
-    this.socket.on("video:media_failed", () => this.finish("failed"));
+    // The room's relay or its node went away: join again, which reaches the room's new owner.
+    this.socket.on("video:media_failed", () => void this.rejoin());
     this.socket.on("message:new", (message: ChatMessage) => {
       if (message.conversation_id === this.chatConversationId) this.events.onChatMessage(message);
     });
@@ -99,19 +107,34 @@ export class MeetingCall {
     return ack;
   }
 
+  /** Set from the first join until the call finishes; reconnects and media failures rejoin. */
+  private joining = false;
+  private connectedBefore = false;
+  private rejoins = 0;
+
   async join(): Promise<void> {
-    const ack = await this.call("video:join");
-    this.participantId = String(ack.participant_id);
-    if (ack.state === "waiting") {
-      this.events.onState("waiting");
-      return;
+    this.joining = true;
+    // The relay's first offer may overtake the join's ack: offers wait until this join made the peer.
+    let joined = () => {};
+    const previous = this.ready;
+    this.ready = new Promise<void>((resolve) => (joined = resolve)).then(() => previous);
+    try {
+      const ack = await this.call("video:join");
+      this.rejoins = 0;
+      this.participantId = String(ack.participant_id);
+      if (ack.state === "waiting") {
+        this.events.onState("waiting");
+        return;
+      }
+      this.host = Boolean(ack.host);
+      this.chatConversationId = (ack.chat_conversation_id as string | null | undefined) ?? null;
+      this.createPeer(ack.ice_servers as RTCIceServer[], ack.ice_transport_policy as RTCIceTransportPolicy);
+      this.events.onParticipants(ack.participants as Participant[]);
+      this.events.onLobby(ack.waiting as Participant[]);
+      this.events.onState("joined");
+    } finally {
+      joined();
     }
-    this.host = Boolean(ack.host);
-    this.chatConversationId = (ack.chat_conversation_id as string | null | undefined) ?? null;
-    this.createPeer(ack.ice_servers as RTCIceServer[], ack.ice_transport_policy as RTCIceTransportPolicy);
-    this.events.onParticipants(ack.participants as Participant[]);
-    this.events.onLobby(ack.waiting as Participant[]);
-    this.events.onState("joined");
   }
 
   private createPeer(iceServers: RTCIceServer[], policy: RTCIceTransportPolicy): void {
@@ -189,6 +212,11 @@ export class MeetingCall {
     if (!parameters.encodings?.length) return;
     parameters.encodings[0] = { ...parameters.encodings[0], ...VIDEO_CAPS };
     await sender.setParameters(parameters).catch(() => undefined);
+  }
+
+  /** Raise or lower my hand; everyone sees it on my tile. */
+  async setHand(up: boolean): Promise<void> {
+    await this.call("video:mute", { hand: up });
   }
 
   async setMicrophone(on: boolean): Promise<void> {
@@ -279,7 +307,30 @@ export class MeetingCall {
     return local?.candidateType ?? "";
   }
 
+  private async rejoin(): Promise<void> {
+    if (!this.joining || !this.socket.connected) return; // "connect" rejoins after the reconnect
+    this.pc?.close();
+    this.pc = null;
+    this.sentAnswer = false;
+    this.pendingCandidates = [];
+    this.tracksByMid = {};
+    this.ready = Promise.resolve();
+    for (;;) {
+      try {
+        await this.join();
+        return;
+      } catch (error) {
+        if (!this.joining || ++this.rejoins >= REJOIN_ATTEMPTS) {
+          if (this.joining) this.finish("failed");
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500 * this.rejoins));
+      }
+    }
+  }
+
   private finish(state: "ended" | "removed" | "failed" | "left"): void {
+    this.joining = false;
     this.pc?.close();
     this.pc = null;
     this.socket.disconnect();
@@ -287,6 +338,7 @@ export class MeetingCall {
   }
 
   close(): void {
+    this.joining = false;
     this.pc?.close();
     this.socket.disconnect();
   }

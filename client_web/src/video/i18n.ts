@@ -61,7 +61,28 @@ const sv = {
   identity_siths: "SITHS-kort",
   identity_bankid: "BankID",
   identity_password: "Lösenord",
+  identity_password_otp: "Lösenord + engångskod",
+  identity_eid_loa3: "E-legitimation (tillitsnivå 3)",
+  identity_eid_loa4: "E-legitimation (tillitsnivå 4)",
+  identity_freja: "Freja eID",
+  identity_other: "Annan inloggning",
   identity_guest_code: "Gäst: länk och engångskod",
+  lobbyAlertMany: "{n} personer väntar i väntrummet",
+  lobbyAlertOne: "1 person väntar i väntrummet",
+  callRegion: "Mötet",
+  micLevel: "Mikrofonnivå (säg något)",
+  cameraChecking: "Kontrollerar kameran …",
+  cameraWorks: "Kameran fungerar",
+  cameraNoPicture: "Ingen bild från kameran. Kontrollera att den är ansluten och inte används av ett annat program, eller välj en annan kamera.",
+  cameraDenied: "Webbläsaren får inte använda kameran eller mikrofonen. Tillåt dem via ikonen vid adressfältet och ladda om sidan.",
+  cameraCheckOff: "Kameran är av (endast ljud)",
+  raiseHand: "Räck upp handen",
+  lowerHand: "Ta ner handen",
+  handRaised: "✋ Vill säga något",
+  guestCodeWrong: "Koden stämmer inte. Kontrollera engångskoden du fått av värden och försök igen.",
+  guestLinkGone: "Länken går inte att använda längre (den har använts, gått ut eller dragits tillbaka). Be värden om en ny länk.",
+  guestLinkInvalid: "Länken är inte giltig. Kontrollera att du öppnat hela länken, eller be värden om en ny.",
+  guestTooManyTries: "För många försök. Vänta en minut och försök igen.",
 } as const;
 
 export type TextKey = keyof typeof sv;
@@ -126,8 +147,56 @@ const en: Record<TextKey, string> = {
   identity_siths: "SITHS card",
   identity_bankid: "BankID",
   identity_password: "Password",
+  identity_password_otp: "Password + one-time code",
+  identity_eid_loa3: "e-ID (assurance level 3)",
+  identity_eid_loa4: "e-ID (assurance level 4)",
+  identity_freja: "Freja eID",
+  identity_other: "Other login",
   identity_guest_code: "Guest: link and one-time code",
+  lobbyAlertMany: "{n} people are waiting in the waiting room",
+  lobbyAlertOne: "1 person is waiting in the waiting room",
+  callRegion: "The meeting",
+  micLevel: "Microphone level (say something)",
+  cameraChecking: "Checking the camera …",
+  cameraWorks: "The camera works",
+  cameraNoPicture: "No picture from the camera. Check that it is connected and not used by another program, or choose another camera.",
+  cameraDenied: "The browser may not use the camera or microphone. Allow them with the icon by the address bar and reload the page.",
+  cameraCheckOff: "The camera is off (audio only)",
+  raiseHand: "Raise hand",
+  lowerHand: "Lower hand",
+  handRaised: "✋ Wants to speak",
+  guestCodeWrong: "The code is not right. Check the one-time code the host gave you and try again.",
+  guestLinkGone: "The link cannot be used any more (it was used, has expired or was withdrawn). Ask the host for a new link.",
+  guestLinkInvalid: "The link is not valid. Check that you opened the whole link, or ask the host for a new one.",
+  guestTooManyTries: "Too many attempts. Wait a minute and try again.",
 };
+
+/** "torsdag 3 dec. kl. 09:00" / "Thursday 3 Dec, 09:00" in Stockholm time (as in the main client). */
+export function formatWhen(lang: Lang, iso: string): string {
+  const date = new Date(iso);
+  const locale = lang === "sv" ? "sv-SE" : "en-GB";
+  const zone = { timeZone: "Europe/Stockholm" } as const;
+  const day = new Intl.DateTimeFormat(locale, { ...zone, weekday: "long", day: "numeric", month: "short" }).format(date);
+  const time = new Intl.DateTimeFormat(locale, { ...zone, hour: "2-digit", minute: "2-digit" }).format(date);
+  return lang === "sv" ? `${day} kl. ${time}` : `${day}, ${time}`;
+}
+
+/** What a guest reads when redeeming a link fails: by the server's problem code, never its English text. */
+export function redeemProblem(lang: Lang, code: string | undefined): string {
+  const key: TextKey =
+    code === "guest_code_invalid"
+      ? "guestCodeWrong"
+      : code === "guest_link_invalid"
+        ? "guestLinkInvalid"
+        : code === "meeting_ended"
+          ? "ended"
+          : code === "rate_limited"
+            ? "guestTooManyTries"
+            : code?.startsWith("guest_link_")
+              ? "guestLinkGone"
+              : "error";
+  return translate(lang, key);
+}
 
 export function initialLang(): Lang {
   return localStorage.getItem("brygga.lang") === "en" ? "en" : "sv";
@@ -139,5 +208,5 @@ export function translate(lang: Lang, key: TextKey): string {
 
 export function identityLabel(lang: Lang, method: string): string {
   const key = `identity_${method}` as TextKey;
-  return key in sv ? translate(lang, key) : method;
+  return translate(lang, key in sv ? key : "identity_other"); // never a raw method name or URN
 }

@@ -4,7 +4,8 @@
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { MeetingCall, type Auth, type ChatMessage, type Participant, type RemoteVideoStats } from "./call";
-import { identityLabel, initialLang, translate, type Lang, type TextKey } from "./i18n";
+import { formatWhen, identityLabel, initialLang, redeemProblem, translate, type Lang, type TextKey } from "./i18n";
+import "../style.css"; // the design system of the rest of Brygga
 import "./meeting.css";
 
 type Entry = { meetingId: string | null; token: string | null; guestSecret: string | null };
@@ -30,11 +31,14 @@ function App() {
   const [meetingId, setMeetingId] = useState<string | null>(ENTRY.meetingId);
   const [auth, setAuth] = useState<Auth>(ENTRY.token ? { token: ENTRY.token } : {});
   const [title, setTitle] = useState<string>("");
+  const [startsAt, setStartsAt] = useState<string | null>(null);
+  const callRegion = useRef<HTMLElement>(null);
   const [local, setLocal] = useState<MediaStream | null>(null);
   const [devices, setDevices] = useState<MediaDeviceInfo[]>([]);
   const [cameraId, setCameraId] = useState<string>("");
   const [micId, setMicId] = useState<string>("");
   const [audioOnly, setAudioOnly] = useState(false);
+  const [mediaProblem, setMediaProblem] = useState<"denied" | "failed" | null>(null);
   const [call, setCall] = useState<MeetingCall | null>(null);
   const [participants, setParticipants] = useState<Participant[]>([]);
   const [waiting, setWaiting] = useState<Participant[]>([]);
@@ -55,6 +59,32 @@ function App() {
     document.title = `Brygga – ${t("title")}`;
   }, [lang]);
 
+  // Staff know the meeting from its id: its title and time go in the heading (guests get them on redeeming).
+  useEffect(() => {
+    if (!ENTRY.meetingId || isGuest) return;
+    const headers: Record<string, string> = ENTRY.token ? { Authorization: `Bearer ${ENTRY.token}` } : {};
+    fetch(`/api/v1/meetings/${encodeURIComponent(ENTRY.meetingId)}`, { headers })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((meeting: { title: string; starts_at: string } | null) => {
+        if (!meeting) return;
+        setTitle(meeting.title);
+        setStartsAt(meeting.starts_at);
+      })
+      .catch(() => undefined);
+  }, []);
+
+  // After joining, focus moves to the call, so keyboard and screen-reader users land in it.
+  useEffect(() => {
+    if (phase === "joined") callRegion.current?.focus();
+  }, [phase]);
+
+  // A host hears a chime and sees an alert whenever someone new starts waiting.
+  const waitingBefore = useRef(0);
+  useEffect(() => {
+    if (call?.host && waiting.length > waitingBefore.current) chime();
+    waitingBefore.current = waiting.length;
+  }, [waiting.length]);
+
   // Camera/microphone preview with device choice.
   useEffect(() => {
     if (phase !== "setup") return;
@@ -73,9 +103,14 @@ function App() {
           previous?.getTracks().forEach((track) => track.stop()); // release the old device
           return media;
         });
+        setMediaProblem(null);
         setDevices(await navigator.mediaDevices.enumerateDevices());
       })
-      .catch((exc: Error) => setError(exc.message));
+      .catch((exc: Error) => {
+        const denied = exc.name === "NotAllowedError" || exc.name === "SecurityError";
+        setMediaProblem(denied ? "denied" : "failed"); // the camera check says what it means and what to do
+        if (!denied && exc.name !== "NotFoundError" && exc.name !== "NotReadableError") setError(exc.message);
+      });
     return () => {
       cancelled = true;
     };
@@ -105,10 +140,11 @@ function App() {
           body: JSON.stringify({ link: ENTRY.guestSecret, name: form.get("name"), code: form.get("code") }),
         });
         const body = await response.json();
-        if (!response.ok) throw new Error(body.detail ?? t("error"));
+        if (!response.ok) throw new Error(redeemProblem(lang, body.code));
         credentials = { guest_token: body.guest_token };
         id = body.meeting_id;
         setTitle(body.title);
+        setStartsAt(body.starts_at);
         setAuth(credentials);
         setMeetingId(id);
       }
@@ -166,10 +202,17 @@ function App() {
   return (
     <main class="meeting">
       <header>
-        <h1>
-          {t("title")}
-          {title ? `: ${title}` : ""}
-        </h1>
+        <div>
+          <h1>
+            {t("title")}
+            {title ? `: ${title}` : ""}
+          </h1>
+          {startsAt && (
+            <p class="when" data-testid="meeting-when">
+              <time dateTime={startsAt}>{formatWhen(lang, startsAt)}</time>
+            </p>
+          )}
+        </div>
         <button type="button" onClick={() => setLang(lang === "sv" ? "en" : "sv")}>
           {t("switchLang")}
         </button>
@@ -230,7 +273,9 @@ function App() {
             <input type="checkbox" checked={audioOnly} onChange={() => setAudioOnly(!audioOnly)} />
             {t("audioOnlyJoin")}
           </label>
-          <button type="submit" disabled={!local || phase === "connecting"}>
+          <CameraCheck stream={local} audioOnly={audioOnly} problem={mediaProblem} t={t} />
+          <MicLevel stream={local} label={t("micLevel")} />
+          <button type="submit" class="button-primary" disabled={!local || phase === "connecting"}>
             {isGuest ? t("toWaitingRoom") : t("join")}
           </button>
         </form>
@@ -244,52 +289,94 @@ function App() {
       )}
 
       {phase === "joined" && call && (
-        <section data-testid="call" data-participant-id={call.participantId} data-ice-route={route} class="call">
-          <div class="grid">
-            <Tile
-              lang={lang}
-              participant={me}
-              stream={local}
-              self
-              label={t("you")}
-              host={false}
-              onRemove={null}
-            />
-            {others.map((p) => (
-              <Tile
-                key={p.participant_id}
-                lang={lang}
-                participant={p}
-                stream={streams.get(p.participant_id) ?? null}
-                stats={stats.get(p.participant_id)}
-                host={call.host}
-                onRemove={() => void call.remove(p.participant_id)}
-              />
-            ))}
-          </div>
-          <div class="controls" role="toolbar">
-            <button type="button" onClick={() => void call.setMicrophone(!micOn).then(() => setMicOn(!micOn))}>
-              {micOn ? t("muteMic") : t("unmuteMic")}
-            </button>
-            <button type="button" onClick={() => void call.setCamera(!camOn).then(() => setCamOn(!camOn))}>
-              {camOn ? t("cameraOff") : t("cameraOn")}
+        <section
+          ref={callRegion}
+          tabIndex={-1}
+          aria-label={t("callRegion")}
+          data-testid="call"
+          data-participant-id={call.participantId}
+          data-ice-route={route}
+          class="call"
+        >
+          {call.host && waiting.length > 0 && (
+            <p role="alert" class="lobby-alert" data-testid="lobby-alert">
+              {waiting.length === 1 ? t("lobbyAlertOne") : t("lobbyAlertMany").replace("{n}", String(waiting.length))}
+            </p>
+          )}
+          <div class="call-layout">
+            <div class="call-main">
+              <div class="grid">
+                <Tile
+                  lang={lang}
+                  participant={me}
+                  stream={local}
+                  self
+                  label={t("you")}
+                  host={false}
+                  onRemove={null}
+                />
+                {others.map((p) => (
+                  <Tile
+                    key={p.participant_id}
+                    lang={lang}
+                    participant={p}
+                    stream={streams.get(p.participant_id) ?? null}
+                    stats={stats.get(p.participant_id)}
+                    host={call.host}
+                    onRemove={() => void call.remove(p.participant_id)}
+                  />
+                ))}
+              </div>
+              <div class="controls" role="toolbar">
+                <button type="button" onClick={() => void call.setMicrophone(!micOn).then(() => setMicOn(!micOn))}>
+                  {micOn ? t("muteMic") : t("unmuteMic")}
+                </button>
+                <button type="button" onClick={() => void call.setCamera(!camOn).then(() => setCamOn(!camOn))}>
+                  {camOn ? t("cameraOff") : t("cameraOn")}
+                </button>
+                <button type="button" aria-pressed={!!me?.hand} onClick={() => void call.setHand(!me?.hand)}>
+              {me?.hand ? t("lowerHand") : t("raiseHand")}
             </button>
             <button type="button" onClick={() => void toggleShare()}>
-              {sharing ? t("stopShare") : t("shareScreen")}
-            </button>
-            <button
-              type="button"
-              onClick={() => void call.setAudioOnly(!audioOnly).then(() => setAudioOnly(!audioOnly))}
-            >
-              {audioOnly ? t("videoOn") : t("audioOnly")}
-            </button>
-            <button type="button" onClick={() => void call.leave()}>
-              {t("leave")}
-            </button>
+                  {sharing ? t("stopShare") : t("shareScreen")}
+                </button>
+                <button
+                  type="button"
+                  onClick={() => void call.setAudioOnly(!audioOnly).then(() => setAudioOnly(!audioOnly))}
+                >
+                  {audioOnly ? t("videoOn") : t("audioOnly")}
+                </button>
+                <button type="button" onClick={() => void call.leave()}>
+                  {t("leave")}
+                </button>
+                {call.host && (
+                  <button type="button" class="danger" onClick={() => setConfirmEnd(true)}>
+                    {t("endMeeting")}
+                  </button>
+                )}
+              </div>
+            </div>
             {call.host && (
-              <button type="button" class="danger" onClick={() => setConfirmEnd(true)}>
-                {t("endMeeting")}
-              </button>
+              <aside data-testid="lobby" class="lobby" aria-label={t("lobby")}>
+                <h2>
+                  {t("lobby")} ({waiting.length})
+                </h2>
+                {waiting.length === 0 && <p>{t("lobbyEmpty")}</p>}
+                <ul>
+                  {waiting.map((p) => (
+                    <li data-testid="lobby-entry" key={p.participant_id}>
+                      <span>{p.name}</span> <small>{[p.unit, p.organisation].filter(Boolean).join(", ") || (p.guest ? t("guest") : "")}</small>{" "}
+                      <small>{identityLabel(lang, p.identity_method)}</small>
+                      <button type="button" class="button-primary" aria-label={`${t("admit")}: ${p.name}`} onClick={() => void call.admit(p.participant_id)}>
+                        {t("admit")}
+                      </button>
+                      <button type="button" aria-label={`${t("deny")}: ${p.name}`} onClick={() => void call.remove(p.participant_id)}>
+                        {t("deny")}
+                      </button>
+                    </li>
+                  ))}
+                </ul>
+              </aside>
             )}
           </div>
           {confirmEnd && (
@@ -313,26 +400,6 @@ function App() {
               }}
             />
           )}
-          {call.host && (
-            <aside data-testid="lobby" class="lobby" aria-label={t("lobby")}>
-              <h2>{t("lobby")}</h2>
-              {waiting.length === 0 && <p>{t("lobbyEmpty")}</p>}
-              <ul>
-                {waiting.map((p) => (
-                  <li data-testid="lobby-entry" key={p.participant_id}>
-                    <span>{p.name}</span> <small>{p.organisation ?? (p.guest ? t("guest") : "")}</small>{" "}
-                    <small>{identityLabel(lang, p.identity_method)}</small>
-                    <button type="button" onClick={() => void call.admit(p.participant_id)}>
-                      {t("admit")}
-                    </button>
-                    <button type="button" onClick={() => void call.remove(p.participant_id)}>
-                      {t("deny")}
-                    </button>
-                  </li>
-                ))}
-              </ul>
-            </aside>
-          )}
         </section>
       )}
 
@@ -348,6 +415,25 @@ function App() {
       )}
     </main>
   );
+}
+
+/** Two short tones (Web Audio, no sound file): someone is waiting. Without audio the visible alert remains. */
+function chime() {
+  try {
+    const audio = new AudioContext();
+    [660, 880].forEach((frequency, index) => {
+      const tone = audio.createOscillator();
+      const volume = audio.createGain();
+      tone.frequency.value = frequency;
+      volume.gain.value = 0.15;
+      tone.connect(volume).connect(audio.destination);
+      tone.start(audio.currentTime + index * 0.18);
+      tone.stop(audio.currentTime + index * 0.18 + 0.15);
+    });
+    window.setTimeout(() => void audio.close(), 1000);
+  } catch {
+    /* no audio output */
+  }
 }
 
 /** People's messages in order, each once (the send ack and the history page may carry the same one);
@@ -425,6 +511,71 @@ function MeetingChat(props: { lang: Lang; messages: ChatMessage[]; send: (body: 
   );
 }
 
+type CameraState = "checking" | "ok" | "none" | "denied" | "off";
+
+/** Before joining: does the chosen camera give a picture? Frames decoded by an off-screen video element of
+ * the preview stream; no picture within three seconds (or a track that ended or is muted) says so, and a
+ * refused permission says what to do. */
+function CameraCheck({ stream, audioOnly, problem, t }: { stream: MediaStream | null; audioOnly: boolean; problem: "denied" | "failed" | null; t: (key: TextKey) => string }) {
+  const [state, setState] = useState<CameraState>("checking");
+  useEffect(() => {
+    if (problem) return setState(problem === "denied" ? "denied" : "none");
+    if (audioOnly) return setState("off");
+    const track = stream?.getVideoTracks()[0];
+    if (!stream || !track) return setState(stream ? "none" : "checking");
+    setState("checking");
+    const probe = document.createElement("video");
+    probe.muted = true;
+    probe.playsInline = true;
+    probe.srcObject = new MediaStream([track]);
+    void probe.play().catch(() => undefined);
+    const started = Date.now();
+    const timer = window.setInterval(() => {
+      const picture = probe.videoWidth > 0 && track.readyState === "live" && !track.muted;
+      if (picture) setState("ok");
+      else if (Date.now() - started > 3000) setState("none");
+    }, 250);
+    return () => {
+      window.clearInterval(timer);
+      probe.srcObject = null;
+    };
+  }, [stream, audioOnly, problem]);
+  const text = { checking: t("cameraChecking"), ok: t("cameraWorks"), none: t("cameraNoPicture"), denied: t("cameraDenied"), off: t("cameraCheckOff") }[state];
+  return (
+    <p role="status" class={`camera-check camera-${state}`} data-testid="camera-check" data-state={state}>
+      {text}
+    </p>
+  );
+}
+
+/** The microphone's level before joining (Web Audio analyser), so people see that they are heard. */
+function MicLevel({ stream, label }: { stream: MediaStream | null; label: string }) {
+  const [level, setLevel] = useState(0);
+  useEffect(() => {
+    if (!stream || stream.getAudioTracks().length === 0) return;
+    const audio = new AudioContext();
+    const analyser = audio.createAnalyser();
+    analyser.fftSize = 512;
+    audio.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Uint8Array(analyser.fftSize);
+    const timer = window.setInterval(() => {
+      analyser.getByteTimeDomainData(samples);
+      const peak = samples.reduce((max, sample) => Math.max(max, Math.abs(sample - 128)), 0);
+      setLevel(Math.min(100, Math.round((peak / 128) * 100)));
+    }, 150);
+    return () => {
+      window.clearInterval(timer);
+      void audio.close();
+    };
+  }, [stream]);
+  return (
+    <label class="mic-level">
+      {label}
+      <meter min={0} max={100} low={5} optimum={50} value={level} data-testid="mic-level" data-level={level} />
+    </label>
+  );
+}
+
 function Video({ stream, muted, label }: { stream: MediaStream | null; muted?: boolean; label: string }) {
   const ref = useRef<HTMLVideoElement>(null);
   useEffect(() => {
@@ -462,11 +613,21 @@ function Tile(props: {
         {p?.host && <span class="badge">{t("host")}</span>}
         {p && !p.audio && <span class="badge">{t("muted")}</span>}
         {p?.screen && <span class="badge">{t("screen")}</span>}
+        {p?.hand && (
+          <span class="badge badge-hand" data-testid="hand">
+            {t("handRaised")}
+          </span>
+        )}
         <br />
+        {p?.unit && (
+          <>
+            <span data-testid="unit">{p.unit}</span>
+            {" · "}
+          </>
+        )}
         <span data-testid="organisation">{p?.organisation ?? (p?.guest ? t("guest") : "")}</span>
         {" · "}
         <span data-testid="identity">{p ? identityLabel(lang, p.identity_method) : ""}</span>
-        {stats && stats.frameWidth > 0 && <small class="quality"> · {stats.frameWidth}px</small>}
         {props.host && !props.self && props.onRemove && (
           <button type="button" onClick={props.onRemove}>
             {t("remove")}

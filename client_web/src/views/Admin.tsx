@@ -3,8 +3,9 @@ import { ApiError, type FieldError } from "../api";
 import { ErrorNote, Loading, MUNICIPALITIES, Notice, PageHeading, ProgressBar, UNIT_TYPES, useAsync, useDebounced } from "../components";
 import { translateMaybe, useLang, useT, type TextKey } from "../i18n";
 import { navigate } from "../router";
-import { deleteRoute, getRoute, getUnit, importDirectory, listOrganisations, saveRoute, saveUnit, searchUnits } from "../services";
-import type { ContactRoute, ImportReport, Unit } from "../types";
+import { deleteRoute, getRoute, getUnit, hoursBody, importDirectory, listOrganisations, saveRoute, saveUnit, searchUnits } from "../services";
+import type { Closure, ContactRoute, ImportReport, RouteDraft, Unit } from "../types";
+import { ClosuresEditor, HoursEditor, hoursOf, initialHours, newRoute } from "./Hours";
 import { unitTypeLabel } from "./Directory";
 
 function AdminTabs({ current }: { current: "units" | "import" }) {
@@ -40,7 +41,7 @@ export function AdminHome() {
           {t("newUnit")}
         </a>
       </div>
-      <ErrorNote error={units.error} />
+      <ErrorNote error={units.error} retry={units.reload} />
       {units.loading && !units.data && <Loading />}
       <div class="table-wrap">
         <table>
@@ -81,7 +82,7 @@ interface UnitForm {
   hsa_id: string;
   municipality_code: string;
   active: boolean;
-  routes: ContactRoute[];
+  routes: RouteDraft[];
 }
 
 const EMPTY: UnitForm = { name: "", unit_type: "ward", organisation_id: "", hsa_id: "", municipality_code: "", active: true, routes: [] };
@@ -93,13 +94,20 @@ function toForm(unit: Unit): UnitForm {
   return {
     name: unit.name ?? "",
     unit_type: unit.unit_type ?? "ward",
-    organisation_id: unit.organisation_id ?? unit.organisation?.id ?? "",
+    organisation_id: unit.organisation?.id ?? "",
     hsa_id: unit.hsa_id ?? "",
     municipality_code: unit.municipality_code ?? "",
     active: unit.active ?? true,
-    routes: (unit.routes ?? []).map((route) => ({ ...route })),
+    routes: (unit.routes ?? []).map(draftOf),
   };
 }
+
+/** A saved route as the editor holds it. */
+function draftOf(route: ContactRoute): RouteDraft {
+  return { ...route, hours: hoursOf(route) };
+}
+
+const noHours = (route: RouteDraft) => route.hours !== "always" && route.hours.length === 0;
 
 type Errors = Partial<Record<string, TextKey | string>>;
 
@@ -112,6 +120,7 @@ export function validateUnit(form: UnitForm): Errors {
   form.routes.forEach((route, index) => {
     if (!route.value.trim()) errors[`routes.${index}.value`] = "required";
     if (!(route.label ?? "").trim()) errors[`routes.${index}.label`] = "required";
+    if (noHours(route)) errors[`routes.${index}.hours`] = "hoursMissing";
   });
   return errors;
 }
@@ -137,14 +146,17 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
   const [saveError, setSaveError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
   const [conflict, setConflict] = useState<UnitForm | null>(null);
+  const [closures, setClosures] = useState<Closure[]>([]);
+  const [generation, setGeneration] = useState(0);
   const summary = useRef<HTMLDivElement>(null);
-  const organisations = useAsync((signal) => (id ? Promise.resolve({ items: [] }) : listOrganisations(signal)), [id]);
+  const organisations = useAsync((signal) => (id ? Promise.resolve({ items: [], next_cursor: null }) : listOrganisations(signal)), [id]);
 
   useEffect(() => {
     if (!id) return;
     getUnit(id)
       .then(({ unit, etag: tag }) => {
         setForm(toForm(unit));
+        setClosures(unit.closures ?? []);
         setLoadedName(unit.name);
         setEtag(tag);
       })
@@ -152,11 +164,20 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
       .finally(() => setLoading(false));
   }, [id]);
 
+  /** After a closure change: the closures, and the new versions of the unit and its routes it made. */
+  async function reloadClosures(unitId: string) {
+    const latest = await getUnit(unitId);
+    setClosures(latest.unit.closures ?? []);
+    setEtag(latest.etag);
+    setForm((current) => ({ ...current, routes: (latest.unit.routes ?? []).map(draftOf) }));
+    setGeneration((value) => value + 1);
+  }
+
   const set = (patch: Partial<UnitForm>) => {
     setForm((current) => ({ ...current, ...patch }));
     setSaved(false);
   };
-  const setRoute = (index: number, patch: Partial<ContactRoute>) =>
+  const setRoute = (index: number, patch: Partial<RouteDraft>) =>
     set({ routes: form.routes.map((route, i) => (i === index ? { ...route, ...patch } : route)) });
 
   const message = (key: string) => {
@@ -197,6 +218,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
         value: route.value.trim(),
         audience: route.audience ?? "staff",
         rank: route.rank ?? (index + 1) * 10,
+        hours: hoursBody(route.hours),
       }));
     }
     try {
@@ -225,7 +247,8 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
   const fieldLabel = (key: string): string => {
     const labels: Record<string, TextKey> = { name: "name", unit_type: "unitType", hsa_id: "hsaId", municipality_code: "municipalityCode", active: "active", organisation_id: "organisation" };
     const route = /^routes\.(\d+)\.(\w+)$/.exec(key);
-    if (route) return `${t("contactRoutes")} ${Number(route[1]) + 1}: ${route[2] === "label" ? t("routeLabel") : t("routeValue")}`;
+    const fields: Record<string, TextKey> = { label: "routeLabel", value: "routeValue", hours: "routeHours" };
+    if (route) return `${t("contactRoutes")} ${Number(route[1]) + 1}: ${fields[route[2]] ? t(fields[route[2]]) : route[2]}`;
     return labels[key] ? t(labels[key]) : key;
   };
   const changedFields = conflict
@@ -300,7 +323,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
               ))}
             </select>
             {message("organisation_id")}
-            <ErrorNote error={organisations.error} />
+            <ErrorNote error={organisations.error} retry={organisations.reload} />
           </div>
         )}
         <div class="field">
@@ -330,6 +353,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
               <div class="route-row" key={index}>
                 <RouteFields
                   prefix={`route-${index}`}
+                  unitId={null}
                   route={route}
                   change={(patch) => setRoute(index, patch)}
                   errorOf={(field) => {
@@ -342,7 +366,7 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
                 </button>
               </div>
             ))}
-            <button type="button" onClick={() => set({ routes: [...form.routes, { purpose: "general", channel: "phone", label: "", value: "", audience: "staff" }] })}>
+            <button type="button" onClick={() => set({ routes: [...form.routes, newRoute()] })}>
               {t("addRoute")}
             </button>
           </fieldset>
@@ -355,29 +379,40 @@ export function AdminUnitEditor({ id }: { id: string | null }) {
           </button>
         </div>
       </form>
-      {id && <RoutesEditor unitId={id} routes={form.routes} onChange={(routes) => setForm((current) => ({ ...current, routes }))} />}
+      {id && <RoutesEditor unitId={id} routes={form.routes} generation={generation} onChange={(routes) => setForm((current) => ({ ...current, routes }))} />}
+      {id && <ClosuresEditor unitId={id} routes={form.routes} closures={closures} onChange={() => void reloadClosures(id)} />}
     </div>
   );
 }
 
-/** Purpose, channel, label and value of one contact route (new-unit form and per-route editor). */
+/** Purpose, channel, label, value and opening hours of one contact route (new-unit form and per-route editor). */
 function RouteFields({
   prefix,
+  unitId,
   route,
   change,
   errorOf,
 }: {
   prefix: string;
-  route: ContactRoute;
-  change: (patch: Partial<ContactRoute>) => void;
-  errorOf?: (field: "label" | "value") => string | undefined;
+  unitId: string | null;
+  route: RouteDraft;
+  change: (patch: Partial<RouteDraft>) => void;
+  errorOf?: (field: "label" | "value" | "hours") => string | undefined;
 }) {
   const t = useT();
   const lang = useLang();
   const choice = (name: "purpose" | "channel", label: TextKey, values: string[]) => (
     <div class="field">
       <label for={`${prefix}-${name}`}>{t(label)}</label>
-      <select id={`${prefix}-${name}`} value={route[name]} onChange={(event) => change({ [name]: (event.target as HTMLSelectElement).value })}>
+      <select
+        id={`${prefix}-${name}`}
+        value={route[name]}
+        onChange={(event) => {
+          const value = (event.target as HTMLSelectElement).value;
+          // A weekend/holiday discharge route starts with weekend and holiday hours.
+          change(name === "purpose" && noHours(route) ? { purpose: value, hours: initialHours(value) } : { [name]: value });
+        }}
+      >
         {values.map((value) => (
           <option key={value} value={value}>
             {translateMaybe(lang, `${name}_${value}`, value)}
@@ -414,27 +449,34 @@ function RouteFields({
       {choice("channel", "routeChannel", CHANNELS)}
       {text("label", "routeLabel")}
       {text("value", "routeValue")}
+      <HoursEditor prefix={prefix} unitId={unitId} route={route} change={(hours) => change({ hours })} error={errorOf?.("hours")} />
     </>
   );
 }
 
-function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string; route: ContactRoute; index: number; onSaved: (route: ContactRoute) => void; onDeleted: () => void }) {
+function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string; route: RouteDraft; index: number; onSaved: (route: RouteDraft) => void; onDeleted: () => void }) {
   const t = useT();
-  const [draft, setDraft] = useState<ContactRoute>(route);
+  const [draft, setDraft] = useState<RouteDraft>(route);
+  const [missingHours, setMissingHours] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [conflict, setConflict] = useState(false);
   const [saved, setSaved] = useState(false);
   const prefix = `route-${route.id ?? "new"}-${index}`;
-  const change = (patch: Partial<ContactRoute>) => {
+  const change = (patch: Partial<RouteDraft>) => {
     setDraft((current) => ({ ...current, ...patch }));
     setSaved(false);
+    if (patch.hours) setMissingHours(false);
   };
   async function save(event: Event) {
     event.preventDefault();
     setError(null);
     setConflict(false);
+    if (noHours(draft)) {
+      setMissingHours(true);
+      return;
+    }
     try {
-      const result = await saveRoute(unitId, draft);
+      const result = draftOf(await saveRoute(unitId, draft));
       setDraft(result);
       setSaved(true);
       onSaved(result);
@@ -455,7 +497,7 @@ function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string
   }
   return (
     <form class="route-row" onSubmit={(event) => void save(event)} aria-label={`${t("contactRoutes")} ${index + 1}`}>
-      <RouteFields prefix={prefix} route={draft} change={change} />
+      <RouteFields prefix={prefix} unitId={unitId} route={draft} change={change} errorOf={(field) => (field === "hours" && missingHours ? t("hoursMissing") : undefined)} />
       <div class="actions">
         <button type="submit" class="button-primary">
           {t("save")}
@@ -472,7 +514,7 @@ function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string
             onClick={() => {
               if (!route.id) return;
               void getRoute(route.id).then((latest) => {
-                setDraft(latest);
+                setDraft(draftOf(latest));
                 setConflict(false);
                 setError(null);
               });
@@ -489,29 +531,28 @@ function RouteRow({ unitId, route, index, onSaved, onDeleted }: { unitId: string
   );
 }
 
-function RoutesEditor({ unitId, routes, onChange }: { unitId: string; routes: ContactRoute[]; onChange: (routes: ContactRoute[]) => void }) {
+/** `generation` changes when the routes were reloaded from the server (a closure makes new versions of them). */
+function RoutesEditor({ unitId, routes, generation, onChange }: { unitId: string; routes: RouteDraft[]; generation: number; onChange: (routes: RouteDraft[]) => void }) {
   const t = useT();
-  const [adding, setAdding] = useState(0);
+  // Rows keep their state across their own saves (a new route gets its id); a removal or a reload remounts them.
+  const [removals, setRemovals] = useState(0);
   return (
     <section aria-labelledby="routes-heading" class="form">
       <h2 id="routes-heading">{t("contactRoutes")}</h2>
       {routes.map((route, index) => (
         <RouteRow
-          key={route.id ?? `new-${index}-${adding}`}
+          key={`${index}-${removals}-${generation}`}
           unitId={unitId}
           route={route}
           index={index}
           onSaved={(saved) => onChange(routes.map((item, i) => (i === index ? saved : item)))}
-          onDeleted={() => onChange(routes.filter((_, i) => i !== index))}
+          onDeleted={() => {
+            onChange(routes.filter((_, i) => i !== index));
+            setRemovals((n) => n + 1);
+          }}
         />
       ))}
-      <button
-        type="button"
-        onClick={() => {
-          setAdding((n) => n + 1);
-          onChange([...routes, { purpose: "general", channel: "phone", label: "", value: "", audience: "staff", rank: (routes.length + 1) * 10 }]);
-        }}
-      >
+      <button type="button" onClick={() => onChange([...routes, newRoute((routes.length + 1) * 10)])}>
         {t("addRoute")}
       </button>
     </section>

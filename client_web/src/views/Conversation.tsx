@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { describeError } from "../api";
+import { describeError, query } from "../api";
+import { type ClosedUnit, ClosedUnitsNotice, useClosedUnits } from "./ClosedUnits";
 import { Badge, ErrorNote, Loading, PageHeading, ProgressBar, useAsync } from "../components";
-import { formatBytes, formatDateTime, formatTime, useT, type TextKey } from "../i18n";
+import { formatBytes, formatDateTime, formatTime, plural, useLang, useT, type TextKey } from "../i18n";
 import {
   connectionStore,
   discardEntry,
@@ -17,8 +18,8 @@ import {
   type PendingFile,
 } from "../realtime";
 import {
+  addConversationUnits,
   acknowledgeMessage,
-  attachmentUrl,
   claimMessage,
   editMessage,
   getConversation,
@@ -28,9 +29,10 @@ import {
   returnMessage,
 } from "../services";
 import { currentMe, sessionStore } from "../session";
-import { StartMeeting } from "./Directory";
+import { AttachmentList, FilePicker } from "./Attachments";
+import { MoreUnits, StartMeeting } from "./Directory";
 import { useStore } from "../store";
-import type { Conversation, Message, RecipientState } from "../types";
+import type { Conversation, Message, RecipientState, UnitSummary } from "../types";
 
 const MAX_BODY = 8_000;
 const DEFAULT_EDIT_WINDOW_MS = 15 * 60 * 1000;
@@ -95,7 +97,20 @@ function RecipientList({ message, conversation }: { message: Message; conversati
   );
 }
 
-function MessageItem({ message, conversation }: { message: Message; conversation: Conversation }) {
+/** The quoted start of the message a reply answers ("Svar till Nora Lind: «…»"), from this conversation. */
+function Quote({ of, messages }: { of: string; messages: Message[] }) {
+  const t = useT();
+  const quoted = messages.find((m) => m.id === of);
+  if (!quoted) return null;
+  const text = quoted.retracted_at ? t("retracted") : (quoted.body ?? "").replace(/\s+/g, " ").slice(0, 140);
+  return (
+    <blockquote class="quote" data-testid="quote">
+      {t("replyTo")} {quoted.sender?.name ?? "Brygga"}: «{text}»
+    </blockquote>
+  );
+}
+
+function MessageItem({ message, conversation, messages, onReply }: { message: Message; conversation: Conversation; messages: Message[]; onReply: (message: Message) => void }) {
   const t = useT();
   const me = currentMe();
   const [busy, setBusy] = useState(false);
@@ -109,7 +124,19 @@ function MessageItem({ message, conversation }: { message: Message; conversation
   const canAck = !mine && live && !!mySide && !mySide.acknowledged_at && !mySide.returned_at;
   const claimedByMe = !!mySide?.claimed_by && mySide.claimed_by.id === me?.user_id;
   const canClaim = canAck && !mySide?.claimed_by;
-  const canEdit = mine && live && Date.now() < editableUntil(message);
+  // Once anyone read, acknowledged or claimed it, the text stays as they saw it: corrections are replies.
+  const responded = message.recipients.some((r) => !!r.read_at || !!r.acknowledged_at || !!r.claimed_by);
+  const canEdit = mine && live && !responded && Date.now() < editableUntil(message);
+  const canCorrect = mine && live && responded;
+
+  function sendCorrection() {
+    const body = window.prompt(t("correctionPrompt"), message.body ?? "");
+    if (!body || !body.trim()) return;
+    const ack_required = message.recipients.some((r) => r.needs_ack);
+    void act(async () => {
+      await queueMessage({ conversation_id: message.conversation_id, body, priority: message.priority, ack_required, files: [], reply_to: message.id });
+    });
+  }
 
   async function act(action: () => Promise<void>) {
     setBusy(true);
@@ -138,6 +165,7 @@ function MessageItem({ message, conversation }: { message: Message; conversation
           {message.ack_required && message.priority !== "urgent" && <Badge kind="unacked">{t("ackRequired")}</Badge>}
           {message.state === "escalated" && <Badge kind="escalated">{t("escalated")}</Badge>}
         </header>
+        {message.reply_to && !message.retracted_at && <Quote of={message.reply_to} messages={messages} />}
         {message.retracted_at ? (
           <p class="message-body message-retracted">{t("retracted")}</p>
         ) : message.kind === "system" ? (
@@ -180,16 +208,7 @@ function MessageItem({ message, conversation }: { message: Message; conversation
           </p>
         )}
         {!message.retracted_at && message.attachments.length > 0 && (
-          <ul class="attachments" aria-label={t("attachments")}>
-            {message.attachments.map((attachment) => (
-              <li key={attachment.id}>
-                <a href={attachmentUrl(message.conversation_id, attachment.id)} download={attachment.filename}>
-                  {attachment.filename}
-                </a>{" "}
-                <span class="hint">({formatBytes(attachment.size)})</span>
-              </li>
-            ))}
-          </ul>
+          <AttachmentList conversationId={message.conversation_id} attachments={message.attachments} />
         )}
         <RecipientList message={message} conversation={conversation} />
         <div class="actions">
@@ -219,6 +238,16 @@ function MessageItem({ message, conversation }: { message: Message; conversation
               {t("release")}
             </button>
           )}
+          {live && (
+            <button type="button" aria-label={`${t("reply")}: ${message.sender?.name ?? ""}, ${formatDateTime(message.created_at)}`} onClick={() => onReply(message)}>
+              {t("reply")}
+            </button>
+          )}
+          {canCorrect && (
+            <button type="button" disabled={busy} onClick={sendCorrection}>
+              {t("sendCorrection")}
+            </button>
+          )}
           {canEdit && !editing && (
             <>
               <button type="button" disabled={busy} onClick={() => setEditing(true)}>
@@ -246,7 +275,47 @@ function systemText(message: Message, t: (key: TextKey) => string): string {
   const kind = message.system?.kind ?? "";
   if (kind.includes("escalat")) return t("escalationNotice");
   if (kind.includes("meeting")) return t("meetingInvitation");
+  if (kind === "unit_added") {
+    const names = message.system?.data?.unit_names;
+    return `${t("unitAddedNotice")} ${Array.isArray(names) ? names.map(String).join(", ") : ""}`;
+  }
   return kind;
+}
+
+/** "Lägg till enhet": search the directory, confirm; the server adds them and posts a notice in the thread. */
+function AddUnits({ conversation, onAdded }: { conversation: Conversation; onAdded: () => void }) {
+  const t = useT();
+  const [chosen, setChosen] = useState<UnitSummary[]>([]);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const present = conversation.participants.map((p) => p.unit_id).filter((id): id is string => !!id);
+  return (
+    <form
+      class="card form add-units"
+      aria-labelledby="add-units-heading"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (!chosen.length) return;
+        setBusy(true);
+        setError(null);
+        addConversationUnits(conversation.id, chosen.map((u) => u.id))
+          .then(() => {
+            setChosen([]);
+            onAdded();
+          })
+          .catch((err: unknown) => setError(err))
+          .finally(() => setBusy(false));
+      }}
+    >
+      <h2 id="add-units-heading">{t("addUnitToConversation")}</h2>
+      <p class="hint">{t("addUnitsHint")}</p>
+      <MoreUnits chosen={chosen} onChange={setChosen} exclude={present} legend={t("addUnitsLegend")} idBase="add-units-search" />
+      <ErrorNote error={error} />
+      <button type="submit" class="primary" disabled={busy || !chosen.length}>
+        {t("confirmAddUnits")}
+      </button>
+    </form>
+  );
 }
 
 function OutboxItem({ entry }: { entry: OutboxEntry }) {
@@ -309,14 +378,16 @@ function TypingIndicator({ conversationId }: { conversationId: string }) {
   );
 }
 
-function Composer({ conversationId }: { conversationId: string }) {
+function Composer({ conversationId, closed, replyTo, clearReply }: { conversationId: string; closed: ClosedUnit[]; replyTo: Message | null; clearReply: () => void }) {
   const t = useT();
   const [body, setBody] = useState("");
   const [priority, setPriority] = useState<"normal" | "urgent">("normal");
   const [ackRequired, setAckRequired] = useState(false);
   const [files, setFiles] = useState<File[]>([]);
+  const lang = useLang();
+  // On a phone the composer is pinned to the bottom: its options start folded so the messages stay in view.
+  const [wide] = useState(() => !window.matchMedia("(max-width: 640px)").matches);
   const [error, setError] = useState<string | null>(null);
-  const fileInput = useRef<HTMLInputElement>(null);
   const textarea = useRef<HTMLTextAreaElement>(null);
 
   async function submit(event: Event) {
@@ -335,7 +406,7 @@ function Composer({ conversationId }: { conversationId: string }) {
       blob: file,
     }));
     try {
-      await queueMessage({ conversation_id: conversationId, body, priority, ack_required: ackRequired || priority === "urgent", files: pending });
+      await queueMessage({ conversation_id: conversationId, body, priority, ack_required: ackRequired || priority === "urgent", files: pending, reply_to: replyTo?.id ?? null });
     } catch (err) {
       setError(describeError(err));
       return;
@@ -343,14 +414,22 @@ function Composer({ conversationId }: { conversationId: string }) {
     sendTyping(conversationId, false);
     setBody("");
     setFiles([]);
+    clearReply();
     setPriority("normal");
     setAckRequired(false);
-    if (fileInput.current) fileInput.current.value = "";
     textarea.current?.focus();
   }
 
   return (
     <form class="composer" onSubmit={(event) => void submit(event)} aria-label={t("compose")}>
+      {replyTo && (
+        <div class="replying" data-testid="replying">
+          <Quote of={replyTo.id} messages={[replyTo]} />
+          <button type="button" onClick={clearReply}>
+            {t("cancelReply")}
+          </button>
+        </div>
+      )}
       <label for="composer-body">{t("messageLabel")}</label>
       <textarea
         id="composer-body"
@@ -367,28 +446,32 @@ function Composer({ conversationId }: { conversationId: string }) {
           if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) void submit(event);
         }}
       />
-      <div class="composer-options">
-        <fieldset class="priority">
-          <legend>{t("priority")}</legend>
-          <label>
-            <input type="radio" name="priority" value="normal" checked={priority === "normal"} onChange={() => setPriority("normal")} /> {t("priorityNormal")}
+      <details class="composer-more" open={wide}>
+        <summary>
+          {t("composerMore")}: {t(priority === "urgent" ? "priorityUrgent" : "priorityNormal")}
+          {files.length > 0 && `, ${plural(lang, files.length, "file")}`}
+        </summary>
+        <div class="composer-options">
+          <fieldset class="priority">
+            <legend>{t("priority")}</legend>
+            <label>
+              <input type="radio" name="priority" value="normal" checked={priority === "normal"} onChange={() => setPriority("normal")} /> {t("priorityNormal")}
+            </label>
+            <label>
+              <input type="radio" name="priority" value="urgent" checked={priority === "urgent"} onChange={() => setPriority("urgent")} /> {t("priorityUrgent")}
+            </label>
+          </fieldset>
+          <label class="checkbox">
+            <input type="checkbox" checked={ackRequired || priority === "urgent"} disabled={priority === "urgent"} onChange={(event) => setAckRequired((event.target as HTMLInputElement).checked)} />{" "}
+            {t("ackRequired")}
           </label>
-          <label>
-            <input type="radio" name="priority" value="urgent" checked={priority === "urgent"} onChange={() => setPriority("urgent")} /> {t("priorityUrgent")}
-          </label>
-        </fieldset>
-        <label class="checkbox">
-          <input type="checkbox" checked={ackRequired || priority === "urgent"} disabled={priority === "urgent"} onChange={(event) => setAckRequired((event.target as HTMLInputElement).checked)} />{" "}
-          {t("ackRequired")}
-        </label>
-        <div class="field">
-          <label for="composer-files">{t("attach")}</label>
-          <input id="composer-files" ref={fileInput} type="file" multiple onChange={(event) => setFiles([...((event.target as HTMLInputElement).files ?? [])])} />
+          <FilePicker files={files} onChange={setFiles} />
         </div>
-        <button type="submit" class="button-primary" disabled={!body.trim()}>
-          {t("send")}
-        </button>
-      </div>
+      </details>
+      <button type="submit" class="button-primary composer-send" disabled={!body.trim()}>
+        {t("send")}
+      </button>
+      <ClosedUnitsNotice closed={closed} compact />
       {error && (
         <p class="notice notice-error" role="alert">
           {error}
@@ -412,7 +495,17 @@ export function ConversationView({ id }: { id: string }) {
   const outbox = useStore(outboxStore).filter((entry) => entry.conversation_id === id);
   const listEnd = useRef<HTMLDivElement>(null);
   const [booking, setBooking] = useState(false);
+  const [adding, setAdding] = useState(false);
+  const [added, setAdded] = useState(false);
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
   const lastSeq = messages.length ? Math.max(...messages.map((m) => m.seq)) : null;
+  const myUnits = session.status === "ready" ? session.me.units.map((unit) => unit.unit_id) : [];
+  const closed = useClosedUnits(conversation.data, myUnits);
+  const unitNotices = messages.filter((m) => m.kind === "system" && m.system?.kind === "unit_added").length;
+
+  useEffect(() => {
+    if (unitNotices) conversation.reload(); // someone added a unit: the participant list changed for everyone
+  }, [unitNotices]);
 
   useEffect(() => {
     listEnd.current?.scrollIntoView({ block: "end" });
@@ -423,7 +516,7 @@ export function ConversationView({ id }: { id: string }) {
     markRead(id, lastSeq).catch(() => undefined);
   }, [lastSeq, connection, id]);
 
-  if (conversation.error) return <ErrorNote error={conversation.error} />;
+  if (conversation.error) return <ErrorNote error={conversation.error} retry={conversation.reload} />;
   if (!conversation.data) return <Loading />;
   const c = conversation.data;
   const me = session.status === "ready" ? session.me : null;
@@ -431,21 +524,57 @@ export function ConversationView({ id }: { id: string }) {
     <div class="conversation">
       <div class="page-top">
         <PageHeading>{c.subject}</PageHeading>
-        {c.case_ref && <p class="hint">{c.case_ref}</p>}
+        {c.case_ref && (
+          <p class="hint">
+            <a href={`#/search${query({ case_ref: c.case_ref })}`} aria-label={`${t("caseEverything")} ${c.case_ref}`}>
+              {c.case_ref}
+            </a>
+          </p>
+        )}
         <p class="participants">
           {t("participants")}: {c.participants.map((p) => p.unit_name ?? p.user_name).filter(Boolean).join(", ")}
         </p>
-        <button type="button" aria-expanded={booking} onClick={() => setBooking(!booking)}>
-          {t("startMeeting")}
-        </button>
+        <ClosedUnitsNotice closed={closed} />
+        <div class="actions">
+          <button type="button" aria-expanded={booking} onClick={() => setBooking(!booking)}>
+            {t("startMeeting")}
+          </button>
+          {c.kind === "units" && c.participants.some((p) => p.unit_id && myUnits.includes(p.unit_id)) && (
+            <button type="button" aria-expanded={adding} aria-controls="add-units" onClick={() => { setAdding(!adding); setAdded(false); }}>
+              {t("addUnitToConversation")}
+            </button>
+          )}
+        </div>
+        <p role="status" class="hint">{added ? t("unitsAdded") : ""}</p>
       </div>
+      {adding && (
+        <div id="add-units">
+          <AddUnits
+            conversation={c}
+            onAdded={() => {
+              setAdding(false);
+              setAdded(true);
+              conversation.reload();
+            }}
+          />
+        </div>
+      )}
       {booking && <StartMeeting unitIds={c.participants.map((p) => p.unit_id).filter((id): id is string => !!id)} conversationId={c.id} />}
-      <ErrorNote error={history.error} />
+      <ErrorNote error={history.error} retry={history.reload} />
       <section aria-label={t("messages")} class="message-section">
         {history.loading && !messages.length && <Loading />}
         <ol class="messages" aria-live="polite" aria-relevant="additions">
           {messages.map((message) => (
-            <MessageItem key={message.id} message={message} conversation={c} />
+            <MessageItem
+              key={message.id}
+              message={message}
+              conversation={c}
+              messages={messages}
+              onReply={(target) => {
+                setReplyTo(target);
+                document.getElementById("composer-body")?.focus();
+              }}
+            />
           ))}
           {outbox
             .filter((entry) => !messages.some((m) => m.client_id === entry.client_id))
@@ -456,7 +585,7 @@ export function ConversationView({ id }: { id: string }) {
         <div ref={listEnd} />
       </section>
       <TypingIndicator conversationId={id} />
-      {me && <Composer conversationId={id} />}
+      {me && <Composer conversationId={id} closed={closed} replyTo={replyTo} clearReply={() => setReplyTo(null)} />}
     </div>
   );
 }

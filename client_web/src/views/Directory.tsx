@@ -1,18 +1,20 @@
 import { useEffect, useState } from "preact/hooks";
-import { ErrorNote, Loading, MUNICIPALITIES, municipalityName, Notice, PageHeading, UNIT_TYPES, useAsync, useDebounced } from "../components";
+import { ErrorNote, Loading, MUNICIPALITIES, municipalityName, PageHeading, RouteValue, UNIT_TYPES, useAsync, useDebounced } from "../components";
+import { comingDays, formatDay, fromStockholm, QUARTER_HOURS } from "../calendar";
 import { formatDateTime, formatTime, translateMaybe, useLang, useT } from "../i18n";
 import { hashParams, navigate } from "../router";
 import { createConversation, createMeeting, getReachability, getUnit, meetingHref, searchUnits } from "../services";
 import { isAdmin, sessionStore, unitStore } from "../session";
 import { useStore } from "../store";
-import type { ContactRoute, Meeting, TimeSpan, Unit, UnitSummary } from "../types";
+import type { Meeting, TimeSpan, Unit, UnitSummary } from "../types";
+import { IcsLink } from "./Meetings";
 
 export function unitTypeLabel(lang: "sv" | "en", type: string): string {
   return translateMaybe(lang, `type_${type}`, type);
 }
 
-function orgName(unit: UnitSummary): string {
-  return unit.organisation_name ?? unit.organisation?.name ?? "";
+function orgName(unit: UnitSummary | Unit): string {
+  return "organisation_name" in unit ? unit.organisation_name : (unit.organisation?.name ?? "");
 }
 
 export function DirectoryView() {
@@ -97,9 +99,9 @@ export function DirectoryView() {
           <input type="checkbox" checked={openNow} onChange={(event) => setOpenNow((event.target as HTMLInputElement).checked)} /> {t("filterOpenNow")}
         </label>
       </form>
-      <ErrorNote error={results.error} />
+      <ErrorNote error={results.error} retry={results.reload} />
       <p class="result-count" role="status" aria-live="polite">
-        {results.loading ? t("loading") : `${results.data?.total ?? items.length} ${t("results")}`}
+        {results.loading ? t("loading") : `${items.length} ${t("results")}`}
       </p>
       {!results.loading && items.length === 0 && !results.error && <p>{t("noResults")}</p>}
       <ul class="unit-list" data-testid="unit-results">
@@ -147,15 +149,58 @@ export function hoursText(lang: "sv" | "en", hours: TimeSpan[] | undefined): str
     .join("; ");
 }
 
-function routeValue(route: ContactRoute) {
-  if (route.channel === "phone") return <a href={`tel:${route.value.replace(/[^\d+]/g, "")}`}>{route.value}</a>;
-  if (route.channel === "email") return <a href={`mailto:${route.value}`}>{route.value}</a>;
-  return <span>{route.value}</span>;
-}
-
 function addressText(address: Unit["address"]): string {
   if (!address) return "";
   return [address.street, [address.postal_code, address.town].filter(Boolean).join(" ")].filter(Boolean).join(", ");
+}
+
+/** More units to take part (e.g. primary care and home care beside the municipality): search, add, remove. */
+export function MoreUnits({ chosen, onChange, exclude, legend, idBase }: { chosen: UnitSummary[]; onChange: (units: UnitSummary[]) => void; exclude: string[]; legend?: string; idBase?: string }) {
+  const t = useT();
+  const [q, setQ] = useState("");
+  const debounced = useDebounced(q.trim(), 200);
+  const results = useAsync((signal) => (debounced.length >= 2 ? searchUnits({ q: debounced, limit: 5 }, signal) : Promise.resolve(null)), [debounced]);
+  const options = (results.data?.items ?? []).filter((u) => !exclude.includes(u.id) && !chosen.some((c) => c.id === u.id));
+  return (
+    <fieldset class="more-units">
+      <legend>{legend ?? t("moreUnits")}</legend>
+      {chosen.length > 0 && (
+        <ul class="chosen-files" data-testid="more-units">
+          {chosen.map((u) => (
+            <li key={u.id}>
+              {u.name}
+              <button type="button" aria-label={`${t("removeUnit")}: ${u.name}`} onClick={() => onChange(chosen.filter((c) => c.id !== u.id))}>
+                {t("removeUnit")}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <div class="field">
+        <label for={idBase ?? `more-units-${exclude[0] ?? "new"}`}>{t("searchUnitToAdd")}</label>
+        <input id={idBase ?? `more-units-${exclude[0] ?? "new"}`} type="search" value={q} onInput={(event) => setQ((event.target as HTMLInputElement).value)} />
+      </div>
+      {options.length > 0 && (
+        <ul class="chosen-files">
+          {options.map((u) => (
+            <li key={u.id}>
+              {u.name}
+              <button
+                type="button"
+                aria-label={`${t("addUnit")}: ${u.name}`}
+                onClick={() => {
+                  onChange([...chosen, u]);
+                  setQ("");
+                }}
+              >
+                {t("addUnit")}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </fieldset>
+  );
 }
 
 function StartConversation({ unit }: { unit: Unit }) {
@@ -165,6 +210,7 @@ function StartConversation({ unit }: { unit: Unit }) {
   const [subject, setSubject] = useState("");
   const [caseRef, setCaseRef] = useState("");
   const [fromUnit, setFromUnit] = useState(selected ?? "");
+  const [more, setMore] = useState<UnitSummary[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   if (session.status !== "ready" || session.me.units.length === 0) return <p class="hint">{t("noUnits")}</p>;
@@ -176,7 +222,7 @@ function StartConversation({ unit }: { unit: Unit }) {
       onSubmit={(event) => {
         event.preventDefault();
         setBusy(true);
-        createConversation({ subject, case_ref: caseRef, from_unit_id: fromUnit || units[0].unit_id, unit_ids: [unit.id] })
+        createConversation({ subject, case_ref: caseRef, from_unit_id: fromUnit || units[0].unit_id, unit_ids: [unit.id, ...more.map((u) => u.id)] })
           .then((conversation) => navigate(`/conversations/${conversation.id}`))
           .catch((err: unknown) => setError(err))
           .finally(() => setBusy(false));
@@ -203,6 +249,7 @@ function StartConversation({ unit }: { unit: Unit }) {
           </select>
         </div>
       )}
+      <MoreUnits chosen={more} onChange={setMore} exclude={[unit.id, ...units.map((u) => u.unit_id)]} />
       <ErrorNote error={error} />
       <button type="submit" class="button-primary" disabled={busy || !subject.trim()}>
         {t("startConversation")}
@@ -211,49 +258,93 @@ function StartConversation({ unit }: { unit: Unit }) {
   );
 }
 
-/** Book a video meeting with units (from a unit page or a conversation); the video part hosts it. */
+/** Book a meeting: a Swedish day and time choice (Stockholm time, whatever the browser's locale and zone);
+ * once booked the form gives way to the confirmation, so a second click cannot book twice. */
 export function StartMeeting({ unitIds, conversationId = null }: { unitIds: string[]; conversationId?: string | null }) {
   const t = useT();
+  const lang = useLang();
   const selected = useStore(unitStore);
+  const [days] = useState(() => comingDays(90));
   const [title, setTitle] = useState("");
-  const [startsAt, setStartsAt] = useState("");
+  const [day, setDay] = useState(days[1]);
+  const [time, setTime] = useState("09:00");
   const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<Meeting | null>(null);
   const [duration, setDuration] = useState(60);
+  const [more, setMore] = useState<UnitSummary[]>([]);
+  const headingId = conversationId ? "start-meeting-heading-conversation" : "start-meeting-heading";
+
+  if (done) {
+    return (
+      <section class="card" aria-labelledby={headingId} data-testid="meeting-booked">
+        <h2 id={headingId}>{t("meetingCreated")}</h2>
+        <p>
+          <strong>{done.title}</strong>, {formatDateTime(done.starts_at, lang)}
+        </p>
+        <p class="actions">
+          <a class="button button-primary" href={meetingHref(done)}>
+            {t("joinMeeting")}
+          </a>
+          <IcsLink meeting={done} />
+          <a class="button" href={`#/meetings/${done.id}`}>
+            {t("meetingDetails")}
+          </a>
+        </p>
+      </section>
+    );
+  }
   return (
     <form
       class="card form"
-      aria-labelledby="start-meeting-heading"
+      aria-labelledby={headingId}
       onSubmit={(event) => {
         event.preventDefault();
+        if (busy) return;
+        setBusy(true);
         setError(null);
-        // datetime-local has no zone; the user means Stockholm time, which is the browser's here.
-        createMeeting({ title, starts_at: new Date(startsAt).toISOString(), duration_minutes: duration, organiser_unit_id: selected, unit_ids: unitIds.filter((id) => id !== selected), conversation_id: conversationId })
+        createMeeting({ title, starts_at: fromStockholm(day, time).toISOString(), duration_minutes: duration, organiser_unit_id: selected, unit_ids: [...unitIds, ...more.map((u) => u.id)].filter((id) => id !== selected), conversation_id: conversationId })
           .then((meeting) => setDone(meeting))
-          .catch((err: unknown) => setError(err));
+          .catch((err: unknown) => setError(err))
+          .finally(() => setBusy(false));
       }}
     >
-      <h2 id="start-meeting-heading">{t("startMeeting")}</h2>
+      <h2 id={headingId}>{t("startMeeting")}</h2>
       <div class="field">
         <label for="meeting-title">{t("meetingTitle")}</label>
         <input id="meeting-title" required maxLength={200} value={title} onInput={(event) => setTitle((event.target as HTMLInputElement).value)} />
       </div>
-      <div class="field">
-        <label for="meeting-start">{t("startsAt")}</label>
-        <input id="meeting-start" type="datetime-local" required value={startsAt} onInput={(event) => setStartsAt((event.target as HTMLInputElement).value)} />
+      <div class="toolbar">
+        <div class="field">
+          <label for="meeting-day">{t("meetingDay")}</label>
+          <select id="meeting-day" value={day} onChange={(event) => setDay((event.target as HTMLSelectElement).value)}>
+            {days.map((value) => (
+              <option key={value} value={value}>
+                {formatDay(value, lang)}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="meeting-time">{t("meetingTime")}</label>
+          <select id="meeting-time" value={time} onChange={(event) => setTime((event.target as HTMLSelectElement).value)}>
+            {QUARTER_HOURS.map((value) => (
+              <option key={value} value={value}>
+                {value}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="meeting-duration">{t("durationMinutes")}</label>
+          <input id="meeting-duration" type="number" min={5} max={720} step={5} value={duration} onInput={(event) => setDuration(Number((event.target as HTMLInputElement).value))} />
+        </div>
       </div>
-      <div class="field">
-        <label for="meeting-duration">{t("durationMinutes")}</label>
-        <input id="meeting-duration" type="number" min={5} max={720} step={5} value={duration} onInput={(event) => setDuration(Number((event.target as HTMLInputElement).value))} />
-      </div>
+      <p class="hint">{t("stockholmTime")}</p>
+      <MoreUnits chosen={more} onChange={setMore} exclude={[...unitIds, ...(selected ? [selected] : [])]} />
       <ErrorNote error={error} />
-      {done && (
-        <Notice kind="success">
-          {t("meetingCreated")} <a href={meetingHref(done)}>{t("joinMeeting")}</a> · <a href="#/meetings">{t("navMeetings")}</a>
-        </Notice>
-      )}
-      <button type="submit" class="button-primary" disabled={!title.trim() || !startsAt}>
-        {t("startMeeting")}
+      <button type="submit" class="button-primary" disabled={!title.trim() || busy}>
+        {busy ? t("booking") : t("startMeeting")}
       </button>
     </form>
   );
@@ -267,7 +358,7 @@ export function UnitPage({ id }: { id: string }) {
   const reach = useAsync((signal) => getReachability(id, signal), [id]);
   const [panel, setPanel] = useState<"none" | "conversation" | "meeting">("none");
 
-  if (unit.error) return <ErrorNote error={unit.error} />;
+  if (unit.error) return <ErrorNote error={unit.error} retry={unit.reload} />;
   if (!unit.data) return <Loading />;
   const u = unit.data.unit;
   const routes = u.routes ?? [];
@@ -309,12 +400,12 @@ export function UnitPage({ id }: { id: string }) {
       </dl>
       <section class={`reachability card ${reachable ? "is-open" : "is-closed"}`} aria-labelledby="reach-heading" data-testid="reachability">
         <h2 id="reach-heading">{reachable === null ? t("reachableNow") : reachable ? t("reachableNow") : t("notReachableNow")}</h2>
-        <ErrorNote error={reach.error} />
+        <ErrorNote error={reach.error} retry={reach.reload} />
         {reach.data && reach.data.routes.length > 0 && (
           <ul>
             {reach.data.routes.map((route, index) => (
               <li key={route.id ?? index}>
-                {route.label ?? translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)} – {translateMaybe(lang, `channel_${route.channel}`, route.channel)}: {routeValue(route)}
+                {route.label ?? translateMaybe(lang, `purpose_${route.purpose}`, route.purpose)} – {translateMaybe(lang, `channel_${route.channel}`, route.channel)}: <RouteValue route={route} />
                 {route.until && (
                   <span class="hint">
                     {" "}
@@ -380,7 +471,7 @@ export function UnitPage({ id }: { id: string }) {
                       {route.label && <span class="hint"> – {route.label}</span>}
                     </td>
                     <td>{translateMaybe(lang, `channel_${route.channel}`, route.channel)}</td>
-                    <td>{routeValue(route)}</td>
+                    <td><RouteValue route={route} /></td>
                     <td>{hoursText(lang, route.hours)}</td>
                   </tr>
                 ))}

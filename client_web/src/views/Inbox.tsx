@@ -1,12 +1,14 @@
 import { useEffect } from "preact/hooks";
-import { Badge, ErrorNote, Loading, PageHeading, useAsync } from "../components";
-import { formatTime, useT } from "../i18n";
+import { isNetworkError } from "../api";
+import { Badge, ErrorNote, Loading, onReconnect, PageHeading, useAsync } from "../components";
+import { fill, formatTime, plural, useLang, useT, type TextKey } from "../i18n";
 import { notifyPermission, requestNotifications } from "../notify";
-import { inboxTick } from "../realtime";
+import { inboxTick, unreadStore } from "../realtime";
 import { messagesStore } from "../realtime";
 import { getInbox, listConversations } from "../services";
 import { selectUnit, sessionStore, unitStore } from "../session";
 import { useStore } from "../store";
+import { AwaitingAcknowledgement } from "./Awaiting";
 import type { Conversation, Inbox, Message } from "../types";
 
 export interface InboxRow {
@@ -20,6 +22,20 @@ export interface InboxRow {
   urgentOpen: boolean;
   lastSeq: number;
   lastAt: string | null;
+  preview: string | null;
+}
+
+/** "Olle Berg: Vi behöver …" from the newest message this tab holds (live), else the server's preview. */
+function previewOf(conversation: Conversation, live: Message | null, t: (key: TextKey) => string): string | null {
+  const server = conversation.last_message;
+  const people = live && live.kind === "text" && (!server || live.created_at >= server.created_at) ? live : null;
+  const sender = people ? people.sender?.name : server?.sender_name;
+  const retracted = people ? !!people.retracted_at : server?.retracted;
+  const text = people ? people.body : server?.text;
+  const files = people ? people.attachments.length : (server?.attachments ?? 0);
+  if (!people && !server) return null;
+  const what = retracted ? t("retracted") : text ? text.replace(/\s+/g, " ").slice(0, 120) : files ? t("attachments") : "";
+  return sender ? `${sender}: ${what}` : what;
 }
 
 /** Escalated first, then open urgent messages, then open acknowledgements, then newest activity. */
@@ -35,12 +51,30 @@ function urgentOpen(messages: Message[], unitId: string | null): boolean {
   );
 }
 
-async function loadInbox(unitId: string | null, signal: AbortSignal): Promise<{ conversations: Conversation[]; inbox: Inbox | null }> {
-  const [conversations, inbox] = await Promise.all([
-    listConversations(unitId, signal),
-    unitId ? getInbox(unitId, signal).catch(() => null) : Promise.resolve(null),
-  ]);
-  return { conversations: conversations.items, inbox };
+interface InboxData {
+  conversations: Conversation[];
+  inbox: Inbox | null;
+  /** Set when the server could not be reached: the last inbox fetched in this tab, from this time. */
+  offlineSince?: string;
+}
+
+/** The last inbox fetched per unit (memory only, this tab): shown while the server cannot be reached. */
+const lastInbox = new Map<string, { at: string; data: InboxData }>();
+
+async function loadInbox(unitId: string | null, signal: AbortSignal): Promise<InboxData> {
+  try {
+    const [conversations, inbox] = await Promise.all([
+      listConversations(unitId, signal, true),
+      unitId ? getInbox(unitId, signal).catch(() => null) : Promise.resolve(null),
+    ]);
+    const data = { conversations: conversations.items, inbox };
+    lastInbox.set(unitId ?? "", { at: new Date().toISOString(), data });
+    return data;
+  } catch (error) {
+    const cached = lastInbox.get(unitId ?? "");
+    if (!isNetworkError(error) || !cached) throw error;
+    return { ...cached.data, offlineSince: cached.at };
+  }
 }
 
 function UnitSwitcher() {
@@ -77,6 +111,7 @@ function NotificationToggle() {
 
 export function InboxView() {
   const t = useT();
+  const lang = useLang();
   const unitId = useStore(unitStore);
   const tick = useStore(inboxTick);
   const state = useStore(sessionStore);
@@ -88,11 +123,20 @@ export function InboxView() {
     return () => window.clearTimeout(timer);
   }, [tick]);
 
+  const offlineSince = conversations.data?.offlineSince;
+  useEffect(() => (offlineSince ? onReconnect(conversations.reload) : undefined), [offlineSince]);
+
+  const unread = conversations.data?.inbox?.unread;
+  useEffect(() => {
+    if (unitId && typeof unread === "number") unreadStore.update((all) => ({ ...all, [unitId]: unread }));
+  }, [unitId, unread]);
+
   const myUnits = state.status === "ready" ? state.me.units.map((unit) => unit.unit_id) : [];
   const rows: InboxRow[] = (conversations.data?.conversations ?? []).map((c) => {
     const counts = conversations.data?.inbox?.conversations.find((item) => item.conversation_id === c.id);
     const list = messages[c.id] ?? [];
     const last = list.length ? list[list.length - 1] : null;
+    const preview = previewOf(c, last, t);
     return {
       id: c.id,
       subject: c.subject,
@@ -107,7 +151,8 @@ export function InboxView() {
       escalated: counts?.escalated ?? 0,
       urgentOpen: urgentOpen(list, unitId),
       lastSeq: Math.max(c.last_seq ?? 0, counts?.last_seq ?? 0, last?.seq ?? 0),
-      lastAt: last?.created_at ?? c.created_at ?? null,
+      lastAt: last?.created_at ?? c.last_message?.created_at ?? c.created_at ?? null,
+      preview,
     };
   });
 
@@ -124,15 +169,26 @@ export function InboxView() {
         </div>
       </div>
       {state.status === "ready" && state.me.units.length === 0 && <p class="notice notice-info">{t("noUnits")}</p>}
-      <ErrorNote error={conversations.error} />
+      <ErrorNote error={conversations.error} retry={conversations.reload} />
+      {offlineSince && (
+        <div class="notice notice-warning" role="status" data-testid="offline-inbox">
+          <p>{fill(t("offlineInbox"), { when: formatTime(offlineSince) })}</p>
+          <button type="button" onClick={conversations.reload}>
+            {t("tryAgain")}
+          </button>
+        </div>
+      )}
       {conversations.loading && !conversations.data && <Loading />}
       {conversations.data && rows.length === 0 && <p>{t("noConversations")}</p>}
+      {unitId && <AwaitingAcknowledgement unitId={unitId} />}
+      {rows.length > 0 && <h2 id="conversations-heading">{t("conversations")}</h2>}
       {rows.length > 0 && (
-        <ul class="conversation-list" data-testid="conversation-list">
+        <ul class="conversation-list" aria-labelledby="conversations-heading" data-testid="conversation-list">
           {sortInbox(rows).map((row) => (
             <li key={row.id} class={`conversation-item${row.urgentOpen ? " is-urgent" : ""}${row.unread > 0 ? " is-unread" : ""}`} data-testid="conversation-item">
               <a href={`#/conversations/${row.id}`} class="conversation-link">
                 <span class="conversation-subject">{row.subject}</span>
+                {row.preview && <span class="conversation-preview">{row.preview}</span>}
                 <span class="conversation-meta">
                   {row.others && (
                     <span>
@@ -142,21 +198,13 @@ export function InboxView() {
                   {row.caseRef && <span>{row.caseRef}</span>}
                   {row.lastAt && <time dateTime={row.lastAt}>{formatTime(row.lastAt)}</time>}
                 </span>
+                <span class="badges">
+                  {row.escalated > 0 && <Badge kind="escalated">{t("escalated")}</Badge>}
+                  {row.urgentOpen && <Badge kind="urgent">{t("urgent")}</Badge>}
+                  {row.unread > 0 && <Badge kind="unread">{plural(lang, row.unread, "unread")}</Badge>}
+                  {row.unacknowledged > 0 && <Badge kind="unacked">{plural(lang, row.unacknowledged, "unacknowledged")}</Badge>}
+                </span>
               </a>
-              <span class="badges">
-                {row.escalated > 0 && <Badge kind="escalated">{t("escalated")}</Badge>}
-                {row.urgentOpen && <Badge kind="urgent">{t("urgent")}</Badge>}
-                {row.unread > 0 && (
-                  <Badge kind="unread">
-                    {row.unread} {t("unread")}
-                  </Badge>
-                )}
-                {row.unacknowledged > 0 && (
-                  <Badge kind="unacked">
-                    {row.unacknowledged} {t("unacknowledged")}
-                  </Badge>
-                )}
-              </span>
             </li>
           ))}
         </ul>

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from server.core.db import UTCDateTime
+from server.migrate import refuse_to_drop_audit
 
 revision: str = "0001_core"
 down_revision: str | Sequence[str] | None = None
@@ -131,5 +132,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_to_drop_audit(revision, "SELECT count(*) FROM audit_events")
     for table in ("audit_events", "access_tokens", "memberships", "users", "units", "organisations"):
         op.drop_table(table)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from server.core.db import UTCDateTime
+from server.migrate import refuse_to_drop_audit
 
 revision: str = "0006_ops"
 down_revision: str | Sequence[str] | None = "0005_video"
@@ -46,6 +47,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    refuse_to_drop_audit(
+        revision,
+        "SELECT (SELECT count(*) FROM audit_checkpoints)"
+        " + (SELECT count(*) FROM audit_events WHERE chain_pos IS NOT NULL)",
+    )
     op.drop_table("leases")
     op.drop_table("audit_checkpoints")
     with op.batch_alter_table("audit_events") as batch:

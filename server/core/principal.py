@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-SYSTEM_ROLES = ("directory_admin", "auditor")
+SYSTEM_ROLES = ("directory_admin", "auditor", "followup")  # followup: regional follow-up (Storsthlm analyst)
 UNIT_ROLES = ("member", "unit_admin")
 
 

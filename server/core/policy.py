@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from server.core.errors import Forbidden
-from server.identity.principal import Principal
+from server.core.principal import Principal
 
 Rule = Callable[[Principal, Any], bool]
 
@@ -67,3 +67,10 @@ def _act_for_unit(principal: Principal, unit_id: Any) -> bool:
 @rule("unit.administer")
 def _administer_unit(principal: Principal, unit_id: Any) -> bool:
     return principal.is_unit_admin_of(unit_id) or principal.has_role("directory_admin")
+
+
+@rule("unit.manage_members")
+def _manage_members(principal: Principal, unit_id: Any) -> bool:
+    """Memberships give access to care information (PDL): unit administrators of the unit, not directory
+    administrators as such (an organisation's explicit grant is checked in `service.may_manage_members`)."""
+    return principal.is_unit_admin_of(unit_id)

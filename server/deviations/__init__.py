@@ -1,0 +1,1 @@
+"""Deviation reports (avvikelser) to the regional follow-up."""

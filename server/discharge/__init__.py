@@ -1,0 +1,1 @@
+"""Discharge cases (LUS): milestones, clocks, SIP meetings, monthly statistics."""
