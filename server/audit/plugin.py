@@ -24,7 +24,7 @@ async def chainer(ctx: AppContext) -> AsyncIterator[None]:
     key = chain.load_or_create_signing_key(ctx.settings.data_dir)
     config = chain.ChainerConfig()
     keeper = leases.LeaseKeeper(ctx.db, CHAINER_LEASE, ctx.node_id, ttl=config.lease_ttl)
-    async with running(keeper.run(), name="audit-chainer-lease"):
+    async with keeper.kept():
         try:
             async with running(chain.run_chainer(ctx.db, key, config, lambda: keeper.held), name="audit-chainer"):
                 yield

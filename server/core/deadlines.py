@@ -36,7 +36,6 @@ from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core import leases
-from server.core.background import running
 from server.core.calendar import AlwaysOpen, UnitCalendar
 from server.core.db import Database, log_failure
 from server.core.models import Deadline
@@ -262,6 +261,6 @@ class DeadlineEngine:
 
         keeper = leases.LeaseKeeper(self.db, LEASE, owner, ttl=self.config.lease_ttl_seconds, on_change=on_change)
         self.may_fire = lambda: keeper.held
-        # Leaving the block cancels the keeper, which releases the lease: another node takes over at once.
-        async with running(keeper.run(), name="deadline-lease"):
+        # Leaving the block stops the keeper, which releases the lease: another node takes over at once.
+        async with keeper.kept():
             await self.loop()

@@ -14,7 +14,8 @@ the TTL far above the possible skew (default 15 s). A holder must renew well bef
     await leases.release(db, name, owner)     # hand over at once (shutdown)
 
     keeper = leases.LeaseKeeper(db, "video-room:<id>", ctx.node_id, ttl=15)
-    task = asyncio.create_task(keeper.run())  # keeper.held tells whether this node owns it now
+    async with keeper.kept():                 # keeper.held tells whether this node owns it now
+        ...
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,6 +127,7 @@ class LeaseKeeper:
         self.interval = interval if interval is not None else ttl / 3
         self.on_change = on_change
         self.held = False
+        self._stop = asyncio.Event()
 
     async def _set(self, held: bool) -> None:
         if held != self.held:
@@ -134,20 +136,37 @@ class LeaseKeeper:
             if self.on_change is not None:
                 await self.on_change(held)
 
+    def stop(self) -> None:
+        """Ask `run` to finish its current statement, release the lease and return."""
+        self._stop.set()
+
     async def run(self) -> None:
         try:
-            while True:
+            while not self._stop.is_set():
                 try:
-                    # Shielded: a cancel (shutdown) mid-statement would leave SQLite's write lock with an
-                    # unfinished INSERT ... RETURNING until garbage collection, and the release below, like
-                    # every other writer, would wait out the busy timeout behind it.
-                    held = await asyncio.shield(acquire(self.db, self.name, self.owner, self.ttl))
+                    held = await acquire(self.db, self.name, self.owner, self.ttl)
                 except Exception as exc:
                     log_failure(log, "lease renewal failed", exc, lease=self.name)
                     held = False  # cannot prove ownership: stop the guarded work
                 await self._set(held)
-                await asyncio.sleep(self.interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
         finally:
             self.held = False
             with contextlib.suppress(Exception):
-                await asyncio.shield(release(self.db, self.name, self.owner))
+                await release(self.db, self.name, self.owner)
+
+    @contextlib.asynccontextmanager
+    async def kept(self) -> AsyncIterator[None]:
+        """Keep the lease while inside the block; on the way out stop without cancelling `run`.
+
+        A cancel in the middle of a statement leaves SQLite's write lock with the unfinished statement
+        until garbage collection, so the release (and every other writer) would wait out the busy
+        timeout: a node stopped right after starting then held its leases for the whole TTL.
+        """
+        task = asyncio.get_running_loop().create_task(self.run(), name=f"lease:{self.name}")
+        try:
+            yield
+        finally:
+            self.stop()
+            await task  # cancelled with us only if our own caller cancels again while we wait

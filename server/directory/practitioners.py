@@ -121,8 +121,9 @@ async def _shown_people(session: AsyncSession, users: set[uuid.UUID]) -> dict[uu
         .join(Membership, Membership.user_id == User.id)
         .join(Unit, Unit.id == Membership.unit_id)
         .where(User.id.in_(users), User.disabled.is_(False), Membership.public.is_(True), Unit.deleted_at.is_(None))
-        .distinct()
     )
+    # A person shown in several units comes once per role; the dict keeps one. (No DISTINCT: PostgreSQL
+    # cannot compare the JSON columns of users.)
     return {user.id: person_snapshot(user) for user in rows.scalars()}
 
 
