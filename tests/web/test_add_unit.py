@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.web.conftest import Demo, api, login, staff
+from tests.web.support import screenshot
 from tests.web.test_workday import as_user, both_viewports_clean, open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -41,6 +42,7 @@ async def test_a_participant_adds_a_unit_whose_member_sees_the_history_and_repli
     await nurse.get_by_role("button", name="Lägg till: Vårdcentral Sickla").click()
     await nurse.get_by_test_id("more-units").get_by_text("Vårdcentral Sickla").wait_for()
     await both_viewports_clean(nurse, "adding a unit to a conversation")
+    await screenshot(nurse, "add-unit")
     await nurse.get_by_role("button", name="Lägg till i konversationen").click()
     await nurse.get_by_role("status").filter(has_text="Enheten är tillagd.").wait_for()
     await nurse.locator(".participants").filter(has_text="Vårdcentral Sickla").wait_for()

@@ -250,7 +250,7 @@ function App() {
           <label>
             {t("camera")}
             <select value={cameraId} onChange={(e) => setCameraId((e.target as HTMLSelectElement).value)}>
-              <option value="">—</option>
+              <option value="">{t("defaultDevice")}</option>
               {devices
                 .filter((d) => d.kind === "videoinput")
                 .map((d, i) => (
@@ -261,7 +261,7 @@ function App() {
           <label>
             {t("microphone")}
             <select value={micId} onChange={(e) => setMicId((e.target as HTMLSelectElement).value)}>
-              <option value="">—</option>
+              <option value="">{t("defaultDevice")}</option>
               {devices
                 .filter((d) => d.kind === "audioinput")
                 .map((d, i) => (
