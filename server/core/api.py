@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from server.core.context import ctx_of
-from server.core.errors import NotFound, Problem, validation_problem
+from server.core.errors import ClientGone, NotFound, Problem, validation_problem
 
 Security = Literal["public", "user"]
 Handler = Callable[..., Awaitable[Any]]
@@ -194,6 +194,8 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
             yield
     except TimeoutError:
         raise request_timeout_problem() from None
+    except ConnectionResetError:  # aiohttp's "Connection lost" while the body was still arriving
+        raise ClientGone() from None
 
 
 async def body_chunks(request: web.Request, size: int) -> AsyncIterator[bytes]:
@@ -205,6 +207,8 @@ async def body_chunks(request: web.Request, size: int) -> AsyncIterator[bytes]:
                 chunk = await request.content.read(size)
         except TimeoutError:
             raise request_timeout_problem() from None
+        except ConnectionResetError:
+            raise ClientGone() from None
         if not chunk:
             return
         yield chunk

@@ -108,3 +108,7 @@ def validation_problem(errors: Sequence[Mapping[str, Any]], where: str = "reques
         title="Validation error",
         errors=cleaned,
     )
+
+
+class ClientGone(Exception):
+    """The client hung up before its request body arrived: there is nobody left to answer."""

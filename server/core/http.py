@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.exc import IntegrityError
 
 from server.core.context import ctx_of
-from server.core.errors import PROBLEM_CONTENT_TYPE, Problem
+from server.core.errors import PROBLEM_CONTENT_TYPE, ClientGone, Problem
 from server.settings import Settings
 
 log = logging.getLogger("brygga.http")
@@ -153,6 +153,9 @@ def build_middlewares(settings: Settings, metrics: Metrics) -> list[Callable[...
             return await handler(request)
         except Problem as problem:
             return problem_response(problem, request)
+        except ClientGone:
+            # `web.run_app` lets a handler go on after its client hung up; the body read then fails.
+            return web.Response(status=CLIENT_CLOSED)  # logged as 499 by `observe`, never sent
         except IntegrityError:
             # A uniqueness or reference rule in the database refused the write (e.g. a duplicate HSA-id
             # sent concurrently): the caller's data conflicts with what exists; nothing was changed.

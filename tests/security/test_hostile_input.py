@@ -10,7 +10,9 @@ import logging
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from server.app import create_app
 from tests.conftest import bearer
 
 NESTED = "[" * 200_000 + "]" * 200_000
@@ -76,9 +78,8 @@ async def test_malformed_socket_packets_are_refused_without_tracebacks(client, a
     assert_no_tracebacks(server_log)
 
 
-async def test_a_client_hanging_up_mid_body_is_not_a_server_error(client, actors, server_log):
-    _, token = await actors.user("olof")
-    _reader, writer = await asyncio.open_connection(client.host, client.port)
+async def hang_up_mid_body(host: str, port: int, token: str) -> None:
+    _reader, writer = await asyncio.open_connection(host, port)
     writer.write(
         b"POST /api/v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         + f"Authorization: Bearer {token}\r\nContent-Length: 1000\r\n\r\n".encode()
@@ -88,4 +89,28 @@ async def test_a_client_hanging_up_mid_body_is_not_a_server_error(client, actors
     await asyncio.sleep(0.3)
     writer.close()
     await asyncio.sleep(0.5)
+
+
+async def test_a_client_hanging_up_mid_body_is_not_a_server_error(client, actors, server_log):
+    _, token = await actors.user("olof")
+    await hang_up_mid_body(client.host, client.port, token)
     assert_no_tracebacks(server_log)
+
+
+async def test_a_client_hanging_up_mid_body_on_the_production_runner_is_not_a_server_error(
+    client, actors, server_log, migrated
+):
+    """`brygga serve` runs `web.run_app`, which lets a handler go on after its client hung up (aiohttp's
+    TestServer cancels it instead): the read of the body then fails, and that is no server error either."""
+    _, token = await actors.user("olof")
+    runner = web.AppRunner(create_app(migrated))  # handler_cancellation=False, as in web.run_app
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        host, port = runner.addresses[0][:2]
+        await hang_up_mid_body(host, port, token)
+    finally:
+        await runner.cleanup()
+    assert_no_tracebacks(server_log)
+    assert [r.status for r in server_log.records if getattr(r, "route", None) == "/api/v1/tokens"] == [499]
