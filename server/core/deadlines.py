@@ -179,6 +179,26 @@ class DeadlineEngine:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def move(
+        self, session: AsyncSession, kind: DeadlineKind, reference: str | uuid.UUID, level: int, due_at: datetime
+    ) -> int:
+        """Move the pending timers of `kind` and `level` about `reference` to `due_at` (the rule that timed
+        them changed); the loop looks again once the caller commits. Returns how many moved."""
+        result = await session.execute(
+            update(Deadline)
+            .where(
+                Deadline.kind == kind.name,
+                Deadline.reference == str(reference),
+                Deadline.level == level,
+                Deadline.state == "pending",
+            )
+            .values(due_at=due_at)
+        )
+        moved = int(result.rowcount)  # type: ignore[attr-defined]
+        if moved:
+            event.listen(session.sync_session, "after_commit", lambda _session: self.wake.set(), once=True)
+        return moved
+
     async def due_after_open(self, unit_id: uuid.UUID, start: datetime, duration: timedelta) -> datetime:
         return await open_time_after(self.calendar(), unit_id, start, duration)
 

@@ -186,12 +186,7 @@ class DischargeService:
         if ward_unit_id not in info:
             return clocks.DEFAULT_RULES
         found = await store.rules_of(session, info[ward_unit_id][2])
-        if found is None:
-            return clocks.DEFAULT_RULES
-        return clocks.Rules(
-            found.admission_notice_hours, found.sip_call_days, found.payment_days, found.payment_day_kind,
-            found.escalation_minutes,
-        )  # fmt: skip
+        return clocks.DEFAULT_RULES if found is None else _rules_of(found)
 
     # ------------------------------------------------------------------------------ cases
 
@@ -471,11 +466,23 @@ class DischargeService:
             for name, value in body.model_dump().items():
                 setattr(found, name, value)
             found.updated_at = self.clock()
+            await self._retime_running_clocks(session, organisation_id, _rules_of(found))
             await record(
                 session, actor=principal, action="discharge.rules.set", object_type="organisation",
                 object_id=organisation_id, details=body.model_dump(),
             )  # fmt: skip
             return _rules_out(organisation_id, found)
+
+    async def _retime_running_clocks(
+        self, session: AsyncSession, organisation_id: uuid.UUID, rules: clocks.Rules
+    ) -> None:
+        """The region's open cases show their clocks under the new rules at once, so their first escalation
+        moves too (one already escalated keeps the pace it has). Otherwise a timer set under the old rules
+        fires early, finds the clock still running and ends, and the missed clock is never escalated."""
+        for case in await store.open_cases_of_organisation(session, organisation_id):
+            for state in self._clocks(case, rules):
+                if state.done_at is None:
+                    await self.deadlines.move(session, clocks.KINDS[state.clock], case.id, 1, state.due_at)
 
     # ------------------------------------------------------------------------------ statistics
 
@@ -608,6 +615,13 @@ def _matches(out: CaseOut, unit_id: uuid.UUID, side: str, view: View, now: datet
         m.by_unit_id == unit_id and any(a.acknowledged_at is None for a in m.acks) for m in out.milestones
     )
     return unacknowledged or any(c.side != side for c in open_clocks)
+
+
+def _rules_of(found: ClockRules) -> clocks.Rules:
+    return clocks.Rules(
+        found.admission_notice_hours, found.sip_call_days, found.payment_days, found.payment_day_kind,
+        found.escalation_minutes,
+    )  # fmt: skip
 
 
 def _rules_out(organisation_id: uuid.UUID, found: ClockRules | None) -> ClockRulesOut:

@@ -68,6 +68,16 @@ async def unit_info(
     return {unit_id: (unit, organisation, org_id) for unit_id, unit, organisation, org_id in rows.all()}
 
 
+async def open_cases_of_organisation(session: AsyncSession, organisation_id: uuid.UUID) -> list[DischargeCase]:
+    """Cases not yet discharged whose ward belongs to the organisation (whose clock rules apply to them)."""
+    rows = await session.execute(
+        select(DischargeCase)
+        .join(Unit, Unit.id == DischargeCase.ward_unit_id)
+        .where(Unit.organisation_id == organisation_id, DischargeCase.discharged_at.is_(None))
+    )
+    return list(rows.scalars())
+
+
 async def rules_of(session: AsyncSession, organisation_id: uuid.UUID) -> ClockRules | None:
     return await session.get(ClockRules, organisation_id)
 

@@ -148,3 +148,39 @@ async def test_clocks_start_and_stop_with_milestones(site):
     assert [e["clock"] for e in case["escalations"]] == ["payment"]
     await site.call("sara", "POST", f"{CASES}/{case['id']}/milestones", {"kind": "discharged"}, 201)
     assert await engine.next_due(KINDS.values()) is None
+
+
+async def test_new_region_rules_move_the_escalation_of_a_running_clock(site, actors):
+    """Rules changed while a SIP clock runs: the case shows the new due time, and the escalation follows
+    it: not at the old due time (the clock is still running then), but once the new one has passed."""
+    _, tokens_admin = await actors.user("dora", roles=["directory_admin"])
+    site.tokens["dora"] = tokens_admin
+    case = await site.call("sara", "POST", CASES, site.opening(), expect=201)
+    await site.call("sara", "POST", f"{CASES}/{case['id']}/milestones", {"kind": "ready_for_discharge"}, 201)
+    old_due = datetime.fromisoformat(
+        clock_of(await site.call("sara", "GET", f"{CASES}/{case['id']}"), "sip_call")["due_at"]
+    )
+
+    region = (await site.call("sara", "GET", f"/api/v1/units/{site.ward}"))["organisation"]["id"]
+    rules = await site.call("sara", "GET", f"/api/v1/discharge/rules/{region}")
+    looser = {k: rules[k] for k in ("admission_notice_hours", "payment_days", "payment_day_kind", "escalation_minutes")}
+    await site.call("sara", "PUT", f"/api/v1/discharge/rules/{region}", {**looser, "sip_call_days": 5}, expect=403)
+    await site.call("dora", "PUT", f"/api/v1/discharge/rules/{region}", {**looser, "sip_call_days": 5})
+
+    shown = clock_of(await site.call("sara", "GET", f"{CASES}/{case['id']}"), "sip_call")
+    new_due = datetime.fromisoformat(shown["due_at"])
+    assert new_due == old_due + timedelta(days=2)
+    engine = site.ctx.deadlines
+    assert await engine.next_due([KINDS["sip_call"]]) == new_due
+
+    site.clock.now = old_due + timedelta(minutes=1)  # the old rules' due time: the clock still runs
+    await engine.fire_due()
+    case = await site.call("sara", "GET", f"{CASES}/{case['id']}")
+    assert clock_of(case, "sip_call")["state"] == "running"
+    assert [e for e in case["escalations"] if e["clock"] == "sip_call"] == []
+
+    site.clock.now = new_due + timedelta(minutes=1)
+    await engine.fire_due()
+    case = await site.call("sara", "GET", f"{CASES}/{case['id']}")
+    assert clock_of(case, "sip_call")["state"] == "missed"
+    assert [e["level"] for e in case["escalations"] if e["clock"] == "sip_call"] == [1]
