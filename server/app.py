@@ -14,7 +14,7 @@ from server.core.api import OpenApiBuilder, make_aiohttp_handler
 from server.core.background import running
 from server.core.context import CTX, AppContext
 from server.core.db import Database
-from server.core.http import METRICS, Metrics, build_middlewares
+from server.core.http import METRICS, Metrics, build_middlewares, security_headers
 from server.core.plugin import Plugin
 from server.core.ratelimit import InMemoryRateLimiter
 from server.core.realtime import create_sio, install_events
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     )
     app[METRICS] = metrics
     app.on_response_prepare.append(hide_server_version)
+    app.on_response_prepare.append(security_headers(settings))
     sio = create_sio(settings)
     sio.attach(app, socketio_path="socket.io")
     database = Database(settings.effective_database_url, background_checkpoints=True)

@@ -175,9 +175,14 @@ def build_middlewares(settings: Settings, metrics: Metrics) -> list[Callable[...
             internal = Problem("internal", "Something went wrong on the server. Try again later.", status=500)
             return problem_response(internal, request)
 
-    @web.middleware
-    async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
+    return [observe, problems]
+
+
+def security_headers(settings: Settings) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """Headers for every response, set as it is prepared: a middleware would run after a streamed
+    response (an attachment download) had already sent its headers. A handler's own value wins."""
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -189,12 +194,12 @@ def build_middlewares(settings: Settings, metrics: Metrics) -> list[Callable[...
         )
         if settings.is_https:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if request.path.startswith(WEB_APP_FILES) and response.status == 200:
+        cacheable = response.status in (200, 304)  # a 304 refreshes the cached copy's headers: same rules
+        if request.path.startswith(WEB_APP_FILES) and cacheable:
             headers.setdefault("Cache-Control", "public, max-age=86400")  # not hashed: checked again daily
-        elif request.path.startswith("/assets/") and response.status == 200:
+        elif request.path.startswith("/assets/") and cacheable:
             headers.setdefault("Cache-Control", "public, max-age=31536000, immutable")  # hashed names
         else:
             headers.setdefault("Cache-Control", "no-store")
-        return response
 
-    return [observe, security_headers, problems]
+    return add

@@ -369,10 +369,8 @@ async def download_attachment(request: web.Request, query: AttachmentQuery) -> w
             "Content-Disposition": ("inline" if inline else "attachment")
             + "; filename*=UTF-8''"
             + urllib.parse.quote(meta.filename),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
             # Sandboxed either way (no scripts, no same-origin access); a preview may be framed by our own page only.
-            # Set here: a streamed response is sent before the security-headers middleware could add them.
+            # The other security headers come from `security_headers` as the response is prepared.
             "Content-Security-Policy": f"default-src 'none'; sandbox; frame-ancestors {ancestors}",
             "X-Frame-Options": "SAMEORIGIN" if inline else "DENY",
         }

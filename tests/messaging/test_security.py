@@ -224,6 +224,12 @@ async def test_a_pdf_preview_is_inline_in_a_sandbox_only_our_page_may_frame(clie
         assert saved.headers["Content-Disposition"].startswith("attachment;")
         assert saved.headers["Content-Security-Policy"] == "default-src 'none'; sandbox; frame-ancestors 'none'"
         assert saved.headers["X-Frame-Options"] == "DENY"
+        # A streamed response gets the rest of the security headers too, not only those the route sets.
+        assert saved.headers["X-Content-Type-Options"] == "nosniff"
+        assert saved.headers["Cache-Control"] == "no-store"
+        assert saved.headers["Referrer-Policy"] == "no-referrer"
+        assert saved.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert "camera=(self)" in saved.headers["Permissions-Policy"]
 
 
 async def test_upload_limits_type_and_sniffing(client, ctx, world):
