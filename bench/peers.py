@@ -176,7 +176,8 @@ async def closed_loop(endpoint: Endpoint, in_flight: int, seconds: float) -> flo
     async def pump() -> None:
         nonlocal acked
         while time.perf_counter() < deadline:
-            acked += await endpoint.send()
+            ok = await endpoint.send()  # not `acked += await …`: that reads `acked` before the await
+            acked += ok
 
     started = time.perf_counter()
     await asyncio.gather(*(pump() for _ in range(in_flight)))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.deadlines import Timer
 from server.core.errors import Conflict, NotFound, Problem
+from server.core.prepared import Write
 from server.core.principal import Principal
 from server.messaging import store
 from server.messaging.access import Access, access_of, acting_unit, rooms_of
@@ -187,19 +188,23 @@ class Sender:
             # of work costs more CPU than the database here.
             if messages:
                 await store.lock_feed(session)
-            seqs = await store.insert_feed(
-                session,
-                [
-                    {"conversation_id": m.conversation_id, "message_id": m.id, "kind": "message", "at": now}
-                    for m in messages
-                ],
-            )
-            last: dict[uuid.UUID, int] = {}
-            for message, seq in zip(messages, seqs, strict=True):
-                message.seq = seq
-                last[message.conversation_id] = seq
-            await store.insert_rows(session, Message, [vars(m) for m in messages])
-            await store.insert_rows(session, Receipt, [vars(r) for group in new_receipts.values() for r in group])
+
+            def rows_after_feed(seqs: list[int]) -> list[Write]:
+                for message, seq in zip(messages, seqs, strict=True):
+                    message.seq = seq
+                last = {message.conversation_id: message.seq for message in messages}  # in seq order
+                receipts = [vars(r) for group in new_receipts.values() for r in group]
+                return [
+                    store.inserts(Message, [vars(m) for m in messages]),
+                    store.inserts(Receipt, receipts),
+                    store.last_seqs(last),
+                ]
+
+            feed = [
+                {"conversation_id": m.conversation_id, "message_id": m.id, "kind": "message", "at": now}
+                for m in messages
+            ]
+            await store.append_messages(session, feed, rows_after_feed)
             await self.escalation.deadlines.schedule(session, timers)  # the loop looks once this commits
             linked: dict[uuid.UUID, list[Attachment]] = {}
             for message, job in zip(messages, fresh, strict=True):
@@ -207,7 +212,6 @@ class Sender:
                     linked[message.id] = await store.attachments_by_ids(session, job.request.attachments)
                     for attachment in linked[message.id]:
                         attachment.message_id = message.id
-            await store.bump_conversations(session, last)
         names = self.renderer.known_names
         for message, job in zip(messages, fresh, strict=True):
             out = self.renderer.message_out(

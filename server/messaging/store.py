@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.core.db import Base
 from server.core.models import Unit, User
-from server.core.prepared import Prepared
+from server.core.prepared import Prepared, SqliteCalls, Write, in_one_trip
 from server.messaging.models import (
     Attachment,
     AttachmentChunk,
@@ -93,27 +93,45 @@ def _set_last_seq() -> Prepared:
     )
 
 
-async def insert_feed(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
-    """Append `message` feed rows (conversation_id, message_id, kind, at) for new messages; returns
-    their seq values in the order given. Callers hold the feed lock (`lock_feed`).
+async def append_messages(
+    session: AsyncSession, feed_rows: list[dict[str, Any]], then: Callable[[list[int]], list[Write]]
+) -> list[int]:
+    """Append `message` feed rows (conversation_id, message_id, kind, at) for new messages, then the
+    writes that need their seq values (`then(seqs)`: the messages, their receipts, the conversations'
+    last_seq); returns the seqs in the order given. Callers hold the feed lock (`lock_feed`).
 
-    PostgreSQL: one executemany with RETURNING. SQLite's executemany returns no rows (RETURNING with
-    guaranteed order would fall back to one INSERT per row): one executemany plus one SELECT.
+    PostgreSQL: one executemany with RETURNING, then one call per write. SQLite: all of it in one trip
+    to the driver's thread (`in_one_trip`), the seqs read back after the insert (its executemany returns
+    no rows, and RETURNING with a guaranteed order would fall back to one INSERT per row).
     """
-    if not rows:
+    if not feed_rows:
         return []
     if not _on_sqlite(session):
-        return [int(seq) for (seq,) in await _feed_returning_seq().rows_many(session, rows)]
-    await insert_rows(session, FeedEvent, rows)
-    # This transaction holds SQLite's write lock since the insert: the newest rows are these.
-    seq_of = {message_id: seq for message_id, seq in await _latest_feed().rows(session, {"n": len(rows)})}
-    return [int(seq_of[row["message_id"]]) for row in rows]
+        seqs = [int(seq) for (seq,) in await _feed_returning_seq().rows_many(session, feed_rows)]
+        for prepared, rows in then(seqs):
+            await prepared.run_many(session, rows)
+        return seqs
+
+    def work(calls: SqliteCalls) -> list[int]:
+        calls.run_many(_insert(FeedEvent, tuple(feed_rows[0])), feed_rows)
+        # This transaction holds SQLite's write lock since the insert: the newest rows are these.
+        seq_of = dict(calls.rows(_latest_feed(), {"n": len(feed_rows)}))
+        seqs = [int(seq_of[row["message_id"]]) for row in feed_rows]
+        for prepared, rows in then(seqs):
+            calls.run_many(prepared, rows)
+        return seqs
+
+    return await in_one_trip(session, work)
 
 
-async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """Core executemany of complete rows (every row has the same keys)."""
-    if rows:
-        await _insert(model, tuple(rows[0])).run_many(session, rows)
+def inserts(model: type[Base], rows: list[dict[str, Any]]) -> Write:
+    """Complete rows (every row has the same keys) to insert with one executemany."""
+    return _insert(model, tuple(rows[0]) if rows else ()), rows
+
+
+def last_seqs(last: dict[uuid.UUID, int]) -> Write:
+    """Set each conversation's last_seq (callers hold the feed lock, so seq only grows)."""
+    return _set_last_seq(), [{"conversation_id": conversation_id, "seq": seq} for conversation_id, seq in last.items()]
 
 
 async def participants(session: AsyncSession, conversation_id: uuid.UUID) -> list[Participant]:
@@ -278,9 +296,8 @@ async def unit_settings(session: AsyncSession, unit_id: uuid.UUID) -> UnitMessag
 
 
 async def bump_conversations(session: AsyncSession, last: dict[uuid.UUID, int]) -> None:
-    """Set each conversation's last_seq (callers hold the feed lock, so seq only grows)."""
-    rows = [{"conversation_id": conversation_id, "seq": seq} for conversation_id, seq in last.items()]
-    await _set_last_seq().run_many(session, rows)
+    prepared, rows = last_seqs(last)
+    await prepared.run_many(session, rows)
 
 
 async def mark_delivered(session: AsyncSession, receipt_ids: list[uuid.UUID], when: datetime) -> None:
