@@ -42,10 +42,16 @@ class Deps:
             yield session
 
 
+_RUNNING: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+
 def after_commit(session: AsyncSession, action: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run `action` (a task on the running loop) once `session`'s transaction has committed."""
+    """Run `action` (a task on the running loop) once `session`'s transaction has committed: right
+    after COMMIT returns, before the session hands its connection back to the pool."""
 
     def fire(_session: object) -> None:
-        asyncio.get_running_loop().create_task(action())
+        task = asyncio.get_running_loop().create_task(action())
+        _RUNNING.add(task)
+        task.add_done_callback(_RUNNING.discard)
 
     event.listen(session.sync_session, "after_commit", fire, once=True)

@@ -163,7 +163,7 @@ class FeedEvent(Base):
 
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
     conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # not indexed: nothing looks feed rows up by message
     kind: Mapped[str] = mapped_column(String(20))  # message | updated | receipt | escalation
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

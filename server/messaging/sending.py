@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from server.messaging.rules import ConversationAccess, RecipientRef
 from server.messaging.schemas import MessageOut, MessageSend
 from server.messaging.settings import UnitSettings
 
+log = logging.getLogger("brygga.messaging")
+
 SYSTEM_CLIENT_NAMESPACE = uuid.UUID("6d1c3c1e-8f0a-4a55-9d51-6272796767a1")
 NOT_STORED = "The message could not be stored; send it again."
 
@@ -48,6 +51,29 @@ class SendJob:
     future: asyncio.Future[tuple[MessageOut, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+@dataclass
+class Stored:
+    """What one batch writes: its new messages (in the order of their jobs), their receipts, and the
+    attachments linked to them."""
+
+    messages: list[NewMessage]
+    jobs: list[SendJob]
+    receipts: dict[uuid.UUID, list[NewReceipt]] = field(default_factory=dict)
+    linked: dict[uuid.UUID, list[Attachment]] = field(default_factory=dict)
+
+    def rows_after_feed(self, seqs: list[int]) -> list[Write]:
+        """The writes that need the messages' feed seqs (`store.append_messages`)."""
+        for message, seq in zip(self.messages, seqs, strict=True):
+            message.seq = seq
+        last = {message.conversation_id: message.seq for message in self.messages}  # in seq order
+        receipts = [vars(r) for group in self.receipts.values() for r in group]
+        return [
+            store.inserts(Message, [vars(m) for m in self.messages]),
+            store.inserts(Receipt, receipts),
+            store.last_seqs(last),
+        ]
 
 
 def _failure(exc: Exception) -> Exception:
@@ -70,6 +96,7 @@ class Sender:
         self.inbox = inbox
         self.escalation = escalation
         self.settings = settings
+        self._announcing = asyncio.Lock()  # first come, first served: the batches' announcements in order
         self.batcher = Batcher[SendJob](
             self._commit_batch, limit=lambda: deps.config.batch_max, failure=_failure, what="send batch"
         )
@@ -108,31 +135,25 @@ class Sender:
         # resend's files are linked to the stored message already and would be refused as sent.
         optimistic = not any(job.request.attachments for job in batch)
         try:
-            created = await self._store_batch(batch, look_for_resends=not optimistic)
+            await self._store_batch(batch, look_for_resends=not optimistic)
         except IntegrityError:
             try:
-                created = await self._store_batch(batch)
+                await self._store_batch(batch)
             except IntegrityError:
                 # A concurrent node stored one of these client_ids meanwhile: one by one.
-                created = []
                 for job in batch:
                     if job.future.done():
                         continue
                     try:
-                        created += await self._store_batch([job])
+                        await self._store_batch([job])
                     except Exception as exc:
                         job.future.set_exception(exc)
-        for message_out, access, origin in created:
-            await self.deps.notifier.emit("message:new", message_out.as_json(), rooms_of(access), skip=origin)
-        for unit_id in {r.unit_id for job in batch for r in job.recipients if r.unit_id}:
-            self.inbox.changed(unit_id)
 
-    async def _store_batch(
-        self, batch: list[SendJob], look_for_resends: bool = True
-    ) -> list[tuple[MessageOut, ConversationAccess, str | None]]:
+    async def _store_batch(self, batch: list[SendJob], look_for_resends: bool = True) -> None:
+        """Store the batch in one transaction; its senders get their acks and the recipients their
+        `message:new` from `_announce`, which starts as soon as COMMIT returns."""
         pending = [job for job in batch if not job.future.done()]
         results: list[tuple[SendJob, MessageOut, bool]] = []
-        created: list[tuple[MessageOut, ConversationAccess, str | None]] = []
         async with self.deps.write_transaction() as session:
             keys = [(job.principal.user_id, job.request.client_id) for job in pending]
             existing = await store.existing_sends(session, keys) if look_for_resends else {}
@@ -172,65 +193,73 @@ class Sender:
                         continue
                     results.append((job, by_message[earlier.id], False))
             now = self.deps.clock()
-            messages = [self._new_message(job, now) for job in fresh]
-            new_receipts: dict[uuid.UUID, list[NewReceipt]] = {}
+            stored = Stored([self._new_message(job, now) for job in fresh], fresh)
             timers: list[Timer] = []
-            for job, message in zip(fresh, messages, strict=True):
+            for job, message in zip(fresh, stored.messages, strict=True):
                 needs_ack = job.request.ack_required or job.request.priority == "urgent"
                 receipts = [
                     NewReceipt(uuid.uuid4(), message.id, message.conversation_id, r.unit_id, r.user_id, needs_ack)
                     for r in job.recipients
                 ]
-                new_receipts[message.id] = receipts
+                stored.receipts[message.id] = receipts
                 timers += self.escalation.first_timers(receipts, job.due)
             # Everything above ran before the feed lock (PostgreSQL: other nodes' writers wait while
             # it is held); from here to COMMIT only the writes. Core executemany inserts: the ORM unit
             # of work costs more CPU than the database here.
-            if messages:
+            if stored.messages:
                 await store.lock_feed(session)
-
-            def rows_after_feed(seqs: list[int]) -> list[Write]:
-                for message, seq in zip(messages, seqs, strict=True):
-                    message.seq = seq
-                last = {message.conversation_id: message.seq for message in messages}  # in seq order
-                receipts = [vars(r) for group in new_receipts.values() for r in group]
-                return [
-                    store.inserts(Message, [vars(m) for m in messages]),
-                    store.inserts(Receipt, receipts),
-                    store.last_seqs(last),
-                ]
-
             feed = [
                 {"conversation_id": m.conversation_id, "message_id": m.id, "kind": "message", "at": now}
-                for m in messages
+                for m in stored.messages
             ]
-            await store.append_messages(session, feed, rows_after_feed)
+            await store.append_messages(session, feed, stored.rows_after_feed)
             await self.escalation.deadlines.schedule(session, timers)  # the loop looks once this commits
-            linked: dict[uuid.UUID, list[Attachment]] = {}
-            for message, job in zip(messages, fresh, strict=True):
+            for message, job in zip(stored.messages, fresh, strict=True):
                 if job.request.attachments:
-                    linked[message.id] = await store.attachments_by_ids(session, job.request.attachments)
-                    for attachment in linked[message.id]:
+                    stored.linked[message.id] = await store.attachments_by_ids(session, job.request.attachments)
+                    for attachment in stored.linked[message.id]:
                         attachment.message_id = message.id
+            after_commit(session, lambda: self._announce(stored, results, duplicates))
+
+    async def _announce(
+        self,
+        stored: Stored,
+        results: list[tuple[SendJob, MessageOut, bool]],
+        duplicates: list[tuple[SendJob, SendJob]],
+    ) -> None:
+        """Acks and `message:new` for a committed batch; rendered here, after COMMIT, so that the
+        next batch's writes do not wait for it."""
         names = self.renderer.known_names
-        for message, job in zip(messages, fresh, strict=True):
-            out = self.renderer.message_out(
-                message, new_receipts[message.id], linked.get(message.id, []), names, plaintext=job.request.body
-            )
-            results.append((job, out, True))
-            created.append((out, job.access, job.origin))
-        by_key = {(job.principal.user_id, job.request.client_id): out for job, out, _c in results}
-        for job, out, was_created in results:
-            if not job.future.done():
-                job.future.set_result((out, was_created))
-        for job, first in duplicates:
-            if not job.future.done():
+        created: list[tuple[MessageOut, SendJob]] = []
+        try:
+            for message, job in zip(stored.messages, stored.jobs, strict=True):
+                out = self.renderer.message_out(
+                    message, stored.receipts[message.id], stored.linked.get(message.id, []), names,
+                    plaintext=job.request.body,
+                )  # fmt: skip
+                results.append((job, out, True))
+                created.append((out, job))
+        finally:  # every sender gets an ack, whatever happens here (a resend finds its stored message)
+            by_key = {(job.principal.user_id, job.request.client_id): out for job, out, _c in results}
+            for job, out, was_created in results:
+                if not job.future.done():
+                    job.future.set_result((out, was_created))
+            for job, first in duplicates:
                 same = by_key.get((first.principal.user_id, first.request.client_id))
-                if same is not None:
+                if same is not None and not job.future.done():
                     job.future.set_result((same, False))
-                else:
+            for job in [*stored.jobs, *(job for job, _first in duplicates)]:
+                if not job.future.done():
                     job.future.set_exception(Problem("internal", NOT_STORED))
-        return created
+        # One batch's `message:new` after the other's, in commit (seq) order: with Redis an emit awaits.
+        try:
+            async with self._announcing:
+                for out, job in created:
+                    await self.deps.notifier.emit("message:new", out.as_json(), rooms_of(job.access), skip=job.origin)
+        except Exception:  # the messages are stored: recipients get them with their next `sync`
+            log.exception("message:new fan-out failed")
+        for unit_id in {r.unit_id for job in stored.jobs for r in job.recipients if r.unit_id}:
+            self.inbox.changed(unit_id)
 
     def _new_message(self, job: SendJob, now: datetime) -> NewMessage:
         """The row of a sent message, body sealed; its seq is set once the feed row has one."""
