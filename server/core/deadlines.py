@@ -163,7 +163,7 @@ class DeadlineEngine:
             for t in timers
         ]
         await session.execute(insert(Deadline), rows)
-        event.listen(session.sync_session, "after_commit", lambda _session: self.wake.set(), once=True)
+        self._wake_after_commit(session)
 
     async def cancel(
         self, session: AsyncSession, kinds: Iterable[DeadlineKind], references: Iterable[str | uuid.UUID]
@@ -196,8 +196,12 @@ class DeadlineEngine:
         )
         moved = int(result.rowcount)  # type: ignore[attr-defined]
         if moved:
-            event.listen(session.sync_session, "after_commit", lambda _session: self.wake.set(), once=True)
+            self._wake_after_commit(session)
         return moved
+
+    def _wake_after_commit(self, session: AsyncSession) -> None:
+        """The loop looks at the timers again once the caller's transaction has committed."""
+        event.listen(session.sync_session, "after_commit", lambda _session: self.wake.set(), once=True)
 
     async def due_after_open(self, unit_id: uuid.UUID, start: datetime, duration: timedelta) -> datetime:
         return await open_time_after(self.calendar(), unit_id, start, duration)
