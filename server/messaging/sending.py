@@ -96,7 +96,6 @@ class Sender:
         self.inbox = inbox
         self.escalation = escalation
         self.settings = settings
-        self._announcing = asyncio.Lock()  # first come, first served: the batches' announcements in order
         self.batcher = Batcher[SendJob](
             self._commit_batch, limit=lambda: deps.config.batch_max, failure=_failure, what="send batch"
         )
@@ -151,7 +150,7 @@ class Sender:
 
     async def _store_batch(self, batch: list[SendJob], look_for_resends: bool = True) -> None:
         """Store the batch in one transaction; its senders get their acks and the recipients their
-        `message:new` from `_announce`, which starts as soon as COMMIT returns."""
+        `message:new` as soon as COMMIT returns (`_announce`)."""
         pending = [job for job in batch if not job.future.done()]
         results: list[tuple[SendJob, MessageOut, bool]] = []
         async with self.deps.write_transaction() as session:
@@ -219,7 +218,11 @@ class Sender:
                     stored.linked[message.id] = await store.attachments_by_ids(session, job.request.attachments)
                     for attachment in stored.linked[message.id]:
                         attachment.message_id = message.id
-            after_commit(session, lambda: self._announce(stored, results, duplicates))
+            # Acks and deliveries as soon as COMMIT returns, before the session hands its connection
+            # back (one more trip to the database thread). In the batcher's worker, not a task of
+            # their own: the next batch waits for this one's fan-out, so deliveries cannot fall behind.
+            await session.commit()
+            await self._announce(stored, results, duplicates)
 
     async def _announce(
         self,
@@ -227,8 +230,8 @@ class Sender:
         results: list[tuple[SendJob, MessageOut, bool]],
         duplicates: list[tuple[SendJob, SendJob]],
     ) -> None:
-        """Acks and `message:new` for a committed batch; rendered here, after COMMIT, so that the
-        next batch's writes do not wait for it."""
+        """Acks and `message:new` for a committed batch (rendered after COMMIT: on SQLite the write
+        lock is free again meanwhile)."""
         names = self.renderer.known_names
         created: list[tuple[MessageOut, SendJob]] = []
         try:
@@ -251,11 +254,9 @@ class Sender:
             for job in [*stored.jobs, *(job for job, _first in duplicates)]:
                 if not job.future.done():
                     job.future.set_exception(Problem("internal", NOT_STORED))
-        # One batch's `message:new` after the other's, in commit (seq) order: with Redis an emit awaits.
         try:
-            async with self._announcing:
-                for out, job in created:
-                    await self.deps.notifier.emit("message:new", out.as_json(), rooms_of(job.access), skip=job.origin)
+            for out, job in created:
+                await self.deps.notifier.emit("message:new", out.as_json(), rooms_of(job.access), skip=job.origin)
         except Exception:  # the messages are stored: recipients get them with their next `sync`
             log.exception("message:new fan-out failed")
         for unit_id in {r.unit_id for job in stored.jobs for r in job.recipients if r.unit_id}:
