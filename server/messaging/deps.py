@@ -46,8 +46,7 @@ _RUNNING: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
 
 def after_commit(session: AsyncSession, action: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run `action` (a task on the running loop) once `session`'s transaction has committed: right
-    after COMMIT returns, before the session hands its connection back to the pool."""
+    """Run `action` (a task on the running loop) once `session`'s transaction has committed."""
 
     def fire(_session: object) -> None:
         task = asyncio.get_running_loop().create_task(action())

@@ -230,8 +230,7 @@ class Sender:
         results: list[tuple[SendJob, MessageOut, bool]],
         duplicates: list[tuple[SendJob, SendJob]],
     ) -> None:
-        """Acks and `message:new` for a committed batch (rendered after COMMIT: on SQLite the write
-        lock is free again meanwhile)."""
+        """Acks and `message:new` for a committed batch; every sender gets an ack, whatever happens."""
         names = self.renderer.known_names
         created: list[tuple[MessageOut, SendJob]] = []
         try:
@@ -242,7 +241,7 @@ class Sender:
                 )  # fmt: skip
                 results.append((job, out, True))
                 created.append((out, job))
-        finally:  # every sender gets an ack, whatever happens here (a resend finds its stored message)
+        finally:  # a sender refused here can resend: the same client_id finds the stored message
             by_key = {(job.principal.user_id, job.request.client_id): out for job, out, _c in results}
             for job, out, was_created in results:
                 if not job.future.done():
