@@ -6,13 +6,13 @@ resolver the identity plugin sets as `ctx.session_resolver`.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from http.cookies import SimpleCookie
 from typing import Any
 
 from aiohttp import web
 
+from server.core.background import detached
 from server.core.context import AppContext, ctx_of
 from server.core.errors import Problem, Unauthorized
 from server.core.principal import Principal
@@ -22,7 +22,6 @@ from server.identity.accounts import Accounts
 SESSION_COOKIE = "brygga_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_background: set[asyncio.Task[None]] = set()
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("brygga_principal", Principal)
 
 # Meeting guest tokens (`ctx.guest_resolver`, set by the video domain) work only for socket.io, never for
@@ -35,9 +34,7 @@ async def principal_from_bearer(ctx: AppContext, header: str) -> Principal | Non
         return None
     principal = await Accounts.of(ctx).token_principal(secret.strip())
     if principal is not None and principal.token_id is not None:
-        task = asyncio.get_running_loop().create_task(tokens.note_token_use(ctx.db, principal.token_id))
-        _background.add(task)  # keep a reference until done
-        task.add_done_callback(_background.discard)
+        detached(tokens.note_token_use(ctx.db, principal.token_id))
     return principal
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.core.background import detached
 from server.core.calendar import UnitCalendar
 from server.core.db import Database
 from server.core.envelope import Envelope
@@ -42,15 +43,10 @@ class Deps:
             yield session
 
 
-_RUNNING: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
-
-
 def after_commit(session: AsyncSession, action: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run `action` (a task on the running loop) once `session`'s transaction has committed."""
 
     def fire(_session: object) -> None:
-        task = asyncio.get_running_loop().create_task(action())
-        _RUNNING.add(task)
-        task.add_done_callback(_RUNNING.discard)
+        detached(action())
 
     event.listen(session.sync_session, "after_commit", fire, once=True)

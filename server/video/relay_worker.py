@@ -44,12 +44,13 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
+from server.core.background import detached
+
 log = logging.getLogger("brygga.relay")
 
 QUEUE_PACKETS = {"audio": 50, "video": 120}  # per subscriber; overflow drops the oldest
 KEYFRAME_INTERVAL = 0.5  # seconds between PLIs forwarded to one publisher
 KINDS = ("audio", "video")
-BACKGROUND: set[asyncio.Future[Any]] = set()  # keeps fire-and-forget tasks referenced
 
 
 # --- passthrough receiver ------------------------------------------------------------------------
@@ -182,9 +183,7 @@ class Source:
         self.last_pli = now
         for ssrc in self.media_ssrcs():
             self.plis += 1
-            task = asyncio.ensure_future(self.receiver._send_rtcp_pli(ssrc))
-            BACKGROUND.add(task)
-            task.add_done_callback(BACKGROUND.discard)
+            detached(self.receiver._send_rtcp_pli(ssrc))
 
     def stop(self) -> None:
         if self.task is not None:
