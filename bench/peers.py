@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import os
 import sqlite3
 import statistics
@@ -250,21 +251,27 @@ def wal_frames(database: Path) -> int:
         return int(db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
 
 
-async def pages_per_message(endpoint: Endpoint, database: Path, count: int = 50) -> float:
+async def pages_per_message(endpoint: Endpoint, database: Path, count: int = 50, attempts: int = 5) -> float:
     """WAL pages written per message, sent one at a time: each commit writes every page it changed
     (table and index B-tree pages of the feed, message, receipt and conversation rows).
 
     A read transaction held open meanwhile keeps the WAL from starting over (SQLite rewinds it once
-    the server's checkpointer has copied every frame), so the frame count only grows."""
-    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as pin:
-        pin.execute("BEGIN")
-        pin.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        before = wal_frames(database)
-        for _ in range(count):
-            await endpoint.send()
-        after = wal_frames(database)
-        pin.execute("COMMIT")
-    return (after - before) / count
+    the server's checkpointer has copied every frame), so the frame count only grows. It pins only
+    if it begins while some frames are not yet copied (else it reads the database file alone), so a
+    message goes just before it; a count that does not grow with each message means the pin missed."""
+    for _ in range(attempts):
+        await endpoint.send()
+        with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as pin:
+            pin.execute("BEGIN")
+            pin.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            frames = [wal_frames(database)]
+            for _ in range(count):
+                await endpoint.send()
+                frames.append(wal_frames(database))
+            pin.execute("COMMIT")
+        if all(later > earlier for earlier, later in itertools.pairwise(frames)):
+            return (frames[-1] - frames[0]) / count
+    raise RuntimeError(f"the WAL started over under the pin in each of {attempts} attempts")
 
 
 async def start_brygga(data_dir: Path) -> tuple[ServerProcess, BryggaEndpoint]:
